@@ -1,0 +1,45 @@
+"""quantlab: a course and NumPy library on uniform quantization.
+
+The fixed public API (SPEC): :func:`asymmetric_quantization`, :func:`asymmetric_dequantization`,
+:func:`symmetric_quantization`, :func:`symmetric_dequantization`, :class:`Quantizer`,
+:func:`lstsq_scale`, :func:`lstsq_scale_min`, :func:`mse`, :func:`sqnr_db`.
+"""
+
+from .data import PARAMS, X_EXAMPLE
+from .grouping import Grouping
+from .lstsq import lstsq_scale, lstsq_scale_min
+from .metrics import max_error, mse, sqnr_db, uniform_noise_mse, uniform_sqnr_db
+from .quantizer import METHODS, Quantizer, QuantResult
+from .search import DEFAULT_RELATIVE_OFFSETS, REFERENCE_OFFSETS
+from .table import Table
+from .uniform import (
+    asymmetric_dequantization,
+    asymmetric_quantization,
+    symmetric_dequantization,
+    symmetric_quantization,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_RELATIVE_OFFSETS",
+    "METHODS",
+    "PARAMS",
+    "REFERENCE_OFFSETS",
+    "X_EXAMPLE",
+    "Grouping",
+    "QuantResult",
+    "Quantizer",
+    "Table",
+    "asymmetric_dequantization",
+    "asymmetric_quantization",
+    "lstsq_scale",
+    "lstsq_scale_min",
+    "max_error",
+    "mse",
+    "sqnr_db",
+    "symmetric_dequantization",
+    "symmetric_quantization",
+    "uniform_noise_mse",
+    "uniform_sqnr_db",
+]

@@ -1,0 +1,95 @@
+"""Input validation shared by every public function (one place, reused everywhere)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+#: Bit widths quantlab supports.
+MIN_BITS = 1
+MAX_BITS = 16
+
+
+def as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
+    """Return ``x`` as a new finite, non-empty float64 array.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not numeric (strings, objects, complex numbers).
+    ValueError
+        If ``x`` is empty or contains NaN or infinity.
+    """
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} must be an array of numbers: {exc}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    arr = np.array(arr, dtype=np.float64, copy=True)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def as_codes(q: ArrayLike, name: str = "q") -> NDArray[np.int64]:
+    """Return integer codes as a new int64 array (integral floats are accepted)."""
+    arr = np.asarray(q)
+    if arr.dtype.kind in "iub":
+        out = arr.astype(np.int64, copy=True)
+    else:
+        flt = as_float_array(arr, name)
+        if not np.all(flt == np.round(flt)):
+            raise ValueError(f"{name} must hold integer codes")
+        out = flt.astype(np.int64)
+    if out.size == 0:
+        raise ValueError(f"{name} is empty")
+    return out
+
+
+def as_weights(w: ArrayLike | None, shape: tuple[int, ...], name: str = "w") -> NDArray[np.float64]:
+    """Return importance weights of exactly ``shape`` (all ones when ``w`` is None).
+
+    Raises
+    ------
+    ValueError
+        If ``w`` has another shape, contains NaN/infinity or a negative value.
+    """
+    if w is None:
+        return np.ones(shape, dtype=np.float64)
+    arr = as_float_array(w, name)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have the shape of x {tuple(shape)}, got {arr.shape}")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be non-negative")
+    return arr
+
+
+def check_n_bits(n_bits: object, minimum: int = MIN_BITS, maximum: int = MAX_BITS) -> int:
+    """Return ``n_bits`` as an int after checking ``minimum <= n_bits <= maximum``."""
+    if isinstance(n_bits, bool) or not isinstance(n_bits, numbers.Integral):
+        raise TypeError(f"n_bits must be an integer, got {n_bits!r}")
+    n = int(n_bits)
+    if not minimum <= n <= maximum:
+        raise ValueError(f"n_bits must be between {minimum} and {maximum}, got {n}")
+    return n
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    """Raise ValueError unless ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(f"{name_b} must have the shape of {name_a} {a.shape}, got {b.shape}")
+
+
+def as_finite_float(value: object, name: str) -> float:
+    """Return a finite Python float or raise a ValueError/TypeError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    return v

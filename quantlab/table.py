@@ -1,0 +1,99 @@
+"""A small column table that renders as a short HTML table in a notebook."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+def _fmt(value: object, digits: int) -> str:
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not np.isfinite(v):
+            return str(v)
+        if v == 0:
+            return "0"
+        return f"{v:.{digits}g}" if abs(v) >= 1e-3 and abs(v) < 1e5 else f"{v:.{digits - 1}e}"
+    return str(value)
+
+
+class Table:
+    """Named columns of equal length, e.g. one row per search candidate.
+
+    Parameters
+    ----------
+    columns : mapping of str to array_like
+        Column name -> values (all the same length).
+    best : int, optional
+        Index of a row to highlight (the chosen candidate).
+    digits : int, default 4
+        Significant digits shown for floats.
+
+    Examples
+    --------
+    >>> t = Table({"offset": [-0.1, 0.0], "error": [0.5, 0.25]}, best=1)
+    >>> t["error"]
+    array([0.5 , 0.25])
+    >>> print(t)
+    offset  error
+      -0.1    0.5
+         0   0.25 *
+    """
+
+    def __init__(
+        self, columns: Mapping[str, ArrayLike], best: int | None = None, digits: int = 4
+    ) -> None:
+        self._columns: dict[str, NDArray] = {k: np.asarray(v) for k, v in columns.items()}
+        lengths = {len(v) for v in self._columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns must have equal lengths, got {sorted(lengths)}")
+        self.best = best
+        self.digits = digits
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names in order."""
+        return list(self._columns)
+
+    def __getitem__(self, name: str) -> NDArray:
+        return self._columns[name].copy()
+
+    def __len__(self) -> int:
+        return len(next(iter(self._columns.values()), ()))
+
+    def rows(self) -> list[tuple]:
+        """The rows as tuples of Python values."""
+        return list(zip(*(v.tolist() for v in self._columns.values()), strict=True))
+
+    def _cells(self) -> list[list[str]]:
+        return [
+            [_fmt(v, self.digits) for v in row] for row in zip(*self._columns.values(), strict=True)
+        ]
+
+    def __repr__(self) -> str:
+        cells = self._cells()
+        names = self.columns
+        widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
+        lines = ["  ".join(n.rjust(wd) for n, wd in zip(names, widths, strict=True))]
+        for i, r in enumerate(cells):
+            line = "  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=True))
+            lines.append(line + (" *" if i == self.best else ""))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(n)}</th>" for n in self.columns)
+        body = []
+        for i, r in enumerate(self._cells()):
+            style = ' style="font-weight:bold"' if i == self.best else ""
+            tds = "".join(f"<td>{html.escape(c)}</td>" for c in r)
+            body.append(f"<tr{style}>{tds}</tr>")
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+    @classmethod
+    def from_rows(cls, names: Sequence[str], rows: Sequence[Sequence], **kwargs) -> Table:
+        """Build a table from rows (a list of tuples) and column ``names``."""
+        cols = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+        return cls(dict(zip(names, cols, strict=True)), **kwargs)
