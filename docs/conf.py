@@ -1,0 +1,231 @@
+"""Sphinx configuration of the quantlab course website.
+
+Build: ``python -m sphinx -W -b html docs docs/_build/html`` (from the repository root).
+
+What this file does besides the usual settings, on every build:
+
+- fetches MathJax 3, require.js and the ipywidgets embedder into ``_static/vendor/`` once
+  (``vendor.py``), so that the built site makes no request outside itself;
+- writes one API page per ``quantlab.*`` module into ``api/`` (generated, git-ignored), so a new
+  module gets its page without editing the docs;
+- shows the course notebooks (``../notebooks`` through the ``notebooks`` symlink) with their
+  stored outputs: they are never executed here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pkgutil
+import sys
+from pathlib import Path
+
+from docutils.statemachine import StringList
+from sphinx.directives.other import TocTree
+from sphinx.util.matching import patfilter
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))  # document the checkout's quantlab, not some installed copy
+sys.path.insert(0, str(DOCS))
+os.environ.setdefault("MPLBACKEND", "Agg")  # autodoc imports quantlab.plots
+
+import vendor  # noqa: E402 - docs/vendor.py, importable through the path set above
+
+# -- Project -------------------------------------------------------------------------------------
+
+project = "quantlab"
+author = "The quantlab developers"
+copyright = "the quantlab developers"  # the name Sphinx reads
+html_title = "quantlab: a course on uniform quantization"
+
+extensions = [
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+]
+
+exclude_patterns = [
+    "_build",
+    "_static",
+    "**.ipynb_checkpoints",
+    # Only the notebooks themselves are pages: not helper files or subfolders next to them.
+    "notebooks/*/**",
+    "notebooks/**.md",
+    "notebooks/**.rst",
+    "README.md",
+]
+
+# -- Notebooks (myst-nb) -------------------------------------------------------------------------
+
+nb_execution_mode = "off"  # pages show the outputs stored in the notebooks
+nb_merge_streams = True
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+NOTEBOOKS_LINK = DOCS / "notebooks"
+if not (NOTEBOOKS_LINK.is_dir() and (ROOT / "notebooks").is_dir()):
+    raise RuntimeError(
+        f"{NOTEBOOKS_LINK} must be a symlink to ../notebooks (git clone keeps it; on Windows "
+        "enable symlinks in git, core.symlinks=true)"
+    )
+
+# -- Offline assets ------------------------------------------------------------------------------
+
+vendor.ensure_vendor()
+mathjax_path = vendor.MATHJAX_JS
+nb_ipywidgets_js = {vendor.REQUIRE_JS: {}, vendor.WIDGETS_EMBED_JS: {}}
+# Where the widget embedder would look for widget modules it does not bundle (it bundles the
+# ipywidgets controls and output widget). Its default is a CDN; point it into the site instead.
+WIDGETS_MODULES = "_static/vendor/widget-modules/"
+
+# -- API pages -----------------------------------------------------------------------------------
+
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autosummary_generate = False
+napoleon_google_docstring = True
+napoleon_numpy_docstring = True
+
+API_DIR = DOCS / "api"
+API_INDEX_HEAD = """\
+API reference
+=============
+
+The library the notebooks call. Everything below is importable from the package itself
+(``import quantlab as ql``; ``ql.symmetric_quantization(...)``); the pages document each function
+in the module that defines it, generated from the docstrings.
+
+"""
+
+
+def public_modules() -> list[str]:
+    """Names of the public ``quantlab.*`` modules, found in the checkout without importing them."""
+    package = ROOT / "quantlab"
+    found = pkgutil.walk_packages([str(package)], prefix="quantlab.")
+    return sorted(m.name for m in found if not any(p.startswith("_") for p in m.name.split(".")))
+
+
+def top_level_names() -> list[str]:
+    """``module.name`` of every public name of ``quantlab`` that a module of it defines."""
+    try:
+        package = importlib.import_module("quantlab")
+    except Exception:  # autodoc reports the import error on the module pages
+        return []
+    names = getattr(package, "__all__", None) or [n for n in dir(package) if not n.startswith("_")]
+    out = []
+    for name in names:
+        module = getattr(getattr(package, name, None), "__module__", None) or ""
+        if module.startswith("quantlab."):  # functions and classes; not constants or modules
+            out.append(f"{module}.{name}")
+    return out
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless the file already holds it (keeps Sphinx's incremental builds quiet)."""
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def write_api_pages() -> None:
+    API_DIR.mkdir(exist_ok=True)
+    modules = public_modules()
+    wanted = {f"{m}.rst" for m in modules} | {"index.rst"}
+    for stale in API_DIR.glob("*.rst"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for module in modules:
+        title = f"``{module}``"
+        write_if_changed(
+            API_DIR / f"{module}.rst",
+            f"{title}\n{'=' * len(title)}\n\n.. automodule:: {module}\n",
+        )
+    index = API_INDEX_HEAD
+    names = top_level_names()
+    if names:
+        index += "Names exported by ``quantlab``\n------------------------------\n\n"
+        index += ".. autosummary::\n   :nosignatures:\n\n"
+        index += "".join(f"   {name}\n" for name in names) + "\n"
+    index += "Modules\n-------\n\n.. toctree::\n   :maxdepth: 1\n\n"
+    index += "".join(f"   {m}\n" for m in modules)
+    write_if_changed(API_DIR / "index.rst", index)
+
+
+write_api_pages()
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+html_theme = "sphinx_book_theme"
+html_static_path = ["_static"]
+html_theme_options = {
+    "home_page_in_toc": True,
+    "show_navbar_depth": 1,
+    "show_toc_level": 2,
+    "use_download_button": True,  # lets a learner download the .ipynb of a page
+    "use_fullscreen_button": False,
+}
+html_context = {"default_mode": "light"}  # figures are drawn on white; readers can switch
+html_favicon = "_static/favicon.svg"
+html_show_sourcelink = False
+html_last_updated_fmt = None
+
+
+def configure_widget_embedder(app, pagename, templatename, context, doctree) -> None:
+    """On pages with widget snapshots, make the widget embedder load only from this site.
+
+    Runs before require.js and ``embed-amd.js`` (myst-nb adds them at priority 500):
+
+    - ``var require = {...}`` is require.js's configuration: the embedder finds its fonts next to
+      the URL of its module, which must therefore point at the vendored copy;
+    - ``data-jupyter-widgets-cdn`` (read from any earlier script tag) is where the embedder would
+      fetch widget modules it does not bundle; its default is a CDN.
+
+    Both are relative to the page, hence set per page. ``widgets-mathjax3.js`` lets the
+    widgets typeset their labels with MathJax 3 (they call the MathJax 2 API).
+    """
+    if not context or "pathto" not in context:
+        return
+    if not getattr(app.env, "nb_metadata", {}).get(pagename, {}).get("js_files"):
+        return
+    dist = str(Path(vendor.WIDGETS_EMBED_JS).parent)
+    paths = {"@jupyter-widgets/html-manager/dist": context["pathto"](f"_static/{dist}", 1)}
+    app.add_js_file(
+        None,
+        priority=400,
+        body=f"var require = {json.dumps({'paths': paths})};",
+        **{"data-jupyter-widgets-cdn": context["pathto"](WIDGETS_MODULES, 1)},
+    )
+    # After Sphinx's MathJax configuration (priority 500), before MathJax runs (deferred).
+    app.add_js_file("widgets-mathjax3.js", priority=501)
+
+
+class NotebookToctree(TocTree):
+    """``{notebook-toctree}``: a toctree of the documents matching its glob patterns (in order).
+
+    Unlike ``:glob:`` in a plain toctree it is silently empty when nothing matches (yet), which
+    with ``-W`` would otherwise fail the build, e.g. before the first playground notebook exists.
+    """
+
+    def run(self):
+        # Re-read this page whenever documents are added or removed, as for a globbed toctree.
+        self.env.glob_toctrees.add(self.env.docname)
+        found = self.env.found_docs
+        docs = []
+        for pattern in (line.strip() for line in self.content):
+            if pattern:
+                docs += [d for d in sorted(patfilter(found, pattern)) if d not in docs]
+        if not docs:
+            return []
+        self.content = StringList(docs)
+        self.options.pop("glob", None)
+        return super().run()
+
+
+def setup(app) -> None:
+    app.add_directive("notebook-toctree", NotebookToctree)
+    app.connect("html-page-context", configure_widget_embedder)

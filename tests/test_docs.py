@@ -1,0 +1,176 @@
+"""The course website: it builds with warnings as errors, and it renders fully offline.
+
+The site is built once per session into a temporary folder. The browser tests serve it on
+127.0.0.1 and open it in headless Debian Chromium (see ``_browser.py``): the maths must be typeset
+by the vendored MathJax, every image must load, and no request may fail or leave the local
+server. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from _browser import ARTIFACTS, chromium_page, free_port, stop_process, wait_for_http
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+COURSE = [nb for nb in NOTEBOOKS if nb.name[:1].isdigit()]
+BUILD_TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the docs exactly as documented (``-W``: any warning fails) into a fresh folder."""
+    out = tmp_path_factory.mktemp("docs") / "html"
+    cmd = [sys.executable, "-m", "sphinx", "-W", "-b", "html", "-q", "docs", str(out)]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stderr[-5000:]}")
+    return out
+
+
+def test_docs_build_with_warnings_as_errors(site: Path) -> None:
+    assert (site / "index.html").is_file()
+    assert (site / "teachers.html").is_file()
+    assert (site / "api" / "index.html").is_file()
+    for nb in NOTEBOOKS:
+        assert (site / "notebooks" / f"{nb.stem}.html").is_file(), f"no page for {nb.name}"
+
+
+def test_api_page_per_module(site: Path) -> None:
+    modules = sorted(p.stem for p in (ROOT / "quantlab").glob("[!_]*.py"))
+    assert modules, "quantlab has no public modules"
+    for module in modules:
+        page = site / "api" / f"quantlab.{module}.html"
+        assert page.is_file(), f"no API page for quantlab.{module}"
+
+
+def test_site_needs_no_cdn(site: Path) -> None:
+    """No page refers to another host for a script, style sheet or font."""
+    offenders = []
+    for page in site.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        for needle in ('src="http', "src='http", 'href="http', "url(http", "cdn.jsdelivr", "unpkg"):
+            for line in html.splitlines():
+                if needle in line and ("<script" in line or "stylesheet" in line):
+                    offenders.append(f"{page.relative_to(site)}: {line.strip()[:160]}")
+    assert not offenders, "\n".join(offenders)
+
+
+# -- In the browser -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(site: Path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(site)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        wait_for_http(base + "index.html", proc=proc)
+        yield base
+    finally:
+        stop_process(proc)
+
+
+def open_and_check(
+    base: str, path: str, screenshot: str, *, maths: bool = True, min_images: int = 0
+) -> dict:
+    """Open ``base + path``; check maths, images, requests and console; return page facts.
+
+    ``maths``: the page must have typeset maths (otherwise maths is checked only if present).
+    """
+    requests: list[str] = []
+    failures: list[str] = []
+    errors: list[str] = []
+    with chromium_page() as page:
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("requestfailed", lambda r: failures.append(f"{r.url} ({r.failure})"))
+        page.on(
+            "response",
+            lambda r: failures.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None,
+        )
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        page.goto(base + path, wait_until="load")
+        if maths or page.query_selector(".math"):
+            # MathJax 3 is loaded with `defer`; its startup promise resolves once it has typeset.
+            page.wait_for_function(
+                "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+            )
+            page.evaluate("() => MathJax.startup.promise")
+        if page.query_selector('script[type="application/vnd.jupyter.widget-state+json"]'):
+            page.wait_for_selector(".jupyter-widgets", timeout=30_000)
+        page.wait_for_load_state("networkidle")
+        facts = page.evaluate(
+            """() => ({
+                maths: document.querySelectorAll('.math').length,
+                typeset: [...document.querySelectorAll('.math')]
+                    .filter(e => e.querySelector('mjx-container')).length,
+                containers: document.querySelectorAll('mjx-container').length,
+                tex_errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent),
+                images: [...document.images].map(i => ({src: i.src, ok: i.complete
+                    && i.naturalWidth > 0})),
+                widgets: document.querySelectorAll('.jupyter-widgets.widget-inline-hbox, '
+                    + '.jupyter-widgets.widget-container, .widget-slider').length,
+                widget_errors: document.querySelectorAll('.jupyter-widgets-error-widget').length,
+            })"""
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+
+    host = urlsplit(base).netloc
+    outside = [u for u in requests if urlsplit(u).scheme in {"http", "https", "ws", "wss"}]
+    outside = [u for u in outside if urlsplit(u).netloc != host]
+    assert not outside, f"requests leaving {host}: {outside}"
+    assert not failures, f"failed requests: {failures}"
+    assert not errors, f"console errors: {errors}"
+    assert facts["containers"] > 0 or not maths, "no MathJax output on the page"
+    assert facts["typeset"] == facts["maths"], f"maths left untypeset: {json.dumps(facts)}"
+    assert not facts["tex_errors"], f"TeX errors: {facts['tex_errors']}"
+    broken = [i["src"] for i in facts["images"] if not i["ok"]]
+    assert not broken, f"images that did not load: {broken}"
+    assert len(facts["images"]) >= min_images, f"expected figures on {path}"
+    facts["requests"] = requests
+    return facts
+
+
+def test_landing_page_in_browser(server: str) -> None:
+    facts = open_and_check(server, "index.html", "docs-index.png")
+    assert any("mathjax" in u for u in facts["requests"])
+
+
+@pytest.mark.skipif(not COURSE, reason="no course notebook yet")
+def test_notebook_page_in_browser(server: str) -> None:
+    first = COURSE[0]
+    open_and_check(server, f"notebooks/{first.stem}.html", "docs-notebook.png", min_images=1)
+
+
+def _has_widget_state(nb: Path) -> bool:
+    meta = json.loads(nb.read_text(encoding="utf-8")).get("metadata", {})
+    state = meta.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    return bool(state.get("state"))
+
+
+WIDGET_NOTEBOOKS = [nb for nb in NOTEBOOKS if _has_widget_state(nb)]
+
+
+@pytest.mark.skipif(not WIDGET_NOTEBOOKS, reason="no notebook with stored widget state yet")
+def test_widget_snapshots_in_browser(server: str) -> None:
+    """Stored widget state is rendered by the vendored embedder (require.js + embed-amd.js)."""
+    nb = WIDGET_NOTEBOOKS[0]
+    facts = open_and_check(server, f"notebooks/{nb.stem}.html", "docs-widgets.png", maths=False)
+    assert facts["widgets"] > 0, "no widget rendered from the stored widget state"
+    assert facts["widget_errors"] == 0
