@@ -1,0 +1,403 @@
+"""Plots that let a learner *see* quantization (matplotlib).
+
+Every ``plot_*`` function takes data and an optional :class:`~matplotlib.axes.Axes` and returns
+the Axes it drew on (``ax.figure`` is the figure). Without ``ax`` a new pyplot figure is created,
+so in a notebook the plot appears inline. The artists carry legend labels so that tests and
+widgets can find them and update their data in place:
+
+- :func:`plot_histogram`: histogram of x with the quantization levels and the clipping range;
+- :func:`plot_staircase`: x against x_hat, with the quantizer's staircase transfer curve;
+- :func:`plot_search`: error against the range offset of a grid search, before and after refit;
+- :func:`plot_bits`: SQNR against bits, against the 6.02 dB-per-bit rule;
+- :func:`plot_landscape`: the error over (scale, min) as a contour, with the least-squares
+  optimum and the search candidates marked;
+- :func:`plot_weighted_errors`: per-element errors of an unweighted and a weighted fit.
+
+The numbers behind the plots come from plain functions (:func:`bits_sweep`,
+:func:`error_landscape` and :mod:`quantlab.widgets`' ``explore``), tested without pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from numpy.typing import ArrayLike, NDArray
+
+from ._validation import as_float_array, as_weights, check_n_bits
+from .table import Table
+
+#: SQNR gained per extra bit by the uniform-noise model: ``20*log10(2)`` ≈ 6.02 dB.
+DB_PER_BIT = float(20.0 * np.log10(2.0))
+
+__all__ = [
+    "DB_PER_BIT",
+    "bits_sweep",
+    "error_landscape",
+    "plot_bits",
+    "plot_histogram",
+    "plot_landscape",
+    "plot_search",
+    "plot_staircase",
+    "plot_weighted_errors",
+]
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 3.5)) -> Axes:
+    """``ax`` itself, or the Axes of a new pyplot figure."""
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, new = plt.subplots(figsize=figsize, layout="constrained")
+    return new
+
+
+def _finish(ax: Axes, xlabel: str, ylabel: str, legend: str | None = "upper right") -> None:
+    """Axis labels and a small legend at ``legend`` (None: no legend)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend is not None:
+        ax.legend(loc=legend, fontsize="small")
+
+
+def _level_segments(levels: NDArray, height: float) -> list[NDArray]:
+    return [np.array([[v, 0.0], [v, height]]) for v in np.ravel(levels)]
+
+
+def plot_histogram(
+    x: ArrayLike,
+    levels: ArrayLike | None = None,
+    clip_range: tuple[float, float] | None = None,
+    *,
+    bins: int = 40,
+    ax: Axes | None = None,
+) -> Axes:
+    """Histogram of ``x`` with the quantization levels and the clipping range overlaid.
+
+    Parameters
+    ----------
+    x : array_like
+        The values.
+    levels : array_like, optional
+        Every value the quantizer can reproduce (drawn as thin vertical lines, label
+        ``"levels"``, a :class:`~matplotlib.collections.LineCollection`).
+    clip_range : tuple of float, optional
+        ``(lo, hi)``: values outside are clipped (two dashed lines, label ``"clip range"``).
+    bins : int, default 40
+        Number of histogram bins.
+    ax : Axes, optional
+        Where to draw; default a new figure.
+
+    Returns
+    -------
+    Axes
+        With the bars labelled ``"x"``.
+    """
+    xa = as_float_array(x, "x").ravel()
+    ax = _axes(ax)
+    counts, _, _ = ax.hist(xa, bins=bins, color="0.75", label="x")
+    top = float(np.max(counts)) if counts.size else 1.0
+    if levels is not None:
+        lc = LineCollection(
+            _level_segments(np.asarray(levels, float), top),
+            colors="tab:blue",
+            linewidths=0.8,
+            alpha=0.7,
+            label="levels",
+        )
+        ax.add_collection(lc)
+    if clip_range is not None:
+        lo, hi = (float(v) for v in clip_range)
+        ax.plot([lo, lo, np.nan, hi, hi], [0, top, np.nan, 0, top], "--", color="tab:red",
+                label="clip range")  # fmt: skip
+    _finish(ax, "x", "count", "upper right")
+    return ax
+
+
+def plot_staircase(
+    x: ArrayLike,
+    x_hat: ArrayLike,
+    *,
+    curve: tuple[ArrayLike, ArrayLike] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """``x`` against ``x_hat``: the staircase of a uniform quantizer.
+
+    Parameters
+    ----------
+    x, x_hat : array_like
+        Original and dequantized values (drawn as points, label ``"values"``, sorted by x).
+    curve : tuple of array_like, optional
+        ``(t, t_hat)``: the transfer curve on a dense grid (label ``"staircase"``).
+    ax : Axes, optional
+        Where to draw; default a new figure.
+
+    Returns
+    -------
+    Axes
+        Also with the identity line ``x_hat = x`` (label ``"x̂ = x"``).
+    """
+    xa = as_float_array(x, "x").ravel()
+    xh = as_float_array(x_hat, "x_hat").ravel()
+    if xa.shape != xh.shape:
+        raise ValueError(f"x and x_hat must have the same size, got {xa.size} and {xh.size}")
+    ax = _axes(ax)
+    order = np.argsort(xa, kind="stable")
+    lo, hi = float(xa.min()), float(xa.max())
+    ax.plot([lo, hi], [lo, hi], ":", color="0.5", label="x̂ = x")
+    if curve is not None:
+        t, t_hat = (np.asarray(c, float) for c in curve)
+        ax.plot(t, t_hat, "-", color="tab:blue", linewidth=1.2, label="staircase")
+    ax.plot(xa[order], xh[order], "o", color="tab:orange", markersize=3, label="values")
+    _finish(ax, "x", "x̂", "upper left")
+    return ax
+
+
+def plot_search(table: Table, *, ax: Axes | None = None) -> Axes:
+    """Error against the range offset of a grid search, before and after the refit.
+
+    Parameters
+    ----------
+    table : Table
+        A search table (``Quantizer.search(...).table``) with columns ``"offset"``,
+        ``"error_before"`` and ``"error_after"``; its ``best`` row is marked.
+    ax : Axes, optional
+        Where to draw; default a new figure.
+
+    Returns
+    -------
+    Axes
+        Lines labelled ``"before refit"`` and ``"after refit"``, the marker ``"best"``.
+    """
+    for name in ("offset", "error_before", "error_after"):
+        if name not in table.columns:
+            raise ValueError(f"table must have a column {name!r}, got {table.columns}")
+    ax = _axes(ax)
+    off = table["offset"]
+    ax.plot(off, table["error_before"], "o-", markersize=3, label="before refit")
+    ax.plot(off, table["error_after"], "s-", markersize=3, label="after refit")
+    if table.best is not None:
+        b = int(table.best)
+        ax.plot([off[b]], [table["error_after"][b]], "*", color="tab:red", markersize=12,
+                label="best")  # fmt: skip
+    _finish(ax, "offset", "error (MSE)", "upper right")
+    return ax
+
+
+def bits_sweep(
+    x: ArrayLike,
+    bits: Sequence[int] = tuple(range(2, 9)),
+    *,
+    scheme: str = "symmetric",
+    method: str = "round",
+    w: ArrayLike | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Measured SQNR of ``x`` for each bit width.
+
+    Parameters
+    ----------
+    x : array_like
+        The values.
+    bits : sequence of int, default 2..8
+        Bit widths to try.
+    scheme, method : str
+        As in :func:`quantlab.widgets.explore`.
+    w : array_like, optional
+        Importance weights for the methods that use them.
+
+    Returns
+    -------
+    bits : ndarray of int64
+    sqnr : ndarray of float64
+        SQNR in dB for each bit width.
+    """
+    from .widgets import explore  # the widgets' pure function; imported late (no cycle)
+
+    b = np.asarray(list(bits), dtype=np.int64)
+    if b.size == 0:
+        raise ValueError("bits must not be empty")
+    states = [explore(x, int(n), scheme=scheme, method=method, w=w) for n in b]
+    return b, np.array([s.sqnr_db for s in states], dtype=float)
+
+
+def plot_bits(
+    bits: ArrayLike,
+    sqnr: ArrayLike,
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    """Measured SQNR against bits, with the 6.02 dB-per-bit rule.
+
+    The rule's line has slope :data:`DB_PER_BIT` and the intercept that fits the measured points
+    best (least squares), so the eye compares slopes.
+
+    Parameters
+    ----------
+    bits, sqnr : array_like
+        Bit widths and SQNR in dB (e.g. from :func:`bits_sweep`).
+    ax : Axes, optional
+        Where to draw; default a new figure.
+
+    Returns
+    -------
+    Axes
+        Lines labelled ``"measured"`` and ``"6.02 dB/bit"``.
+    """
+    b = np.asarray(bits, float).ravel()
+    s = as_float_array(sqnr, "sqnr").ravel()
+    if b.shape != s.shape:
+        raise ValueError(f"bits and sqnr must have the same size, got {b.size} and {s.size}")
+    ax = _axes(ax)
+    intercept = float(np.mean(s - DB_PER_BIT * b))
+    ax.plot(b, DB_PER_BIT * b + intercept, "--", color="0.4", label=f"{DB_PER_BIT:.2f} dB/bit")
+    ax.plot(b, s, "o-", color="tab:blue", label="measured")
+    _finish(ax, "bits", "SQNR (dB)", "upper left")
+    return ax
+
+
+def error_landscape(
+    x: ArrayLike,
+    n_bits: int,
+    scales: ArrayLike,
+    mins: ArrayLike,
+    w: ArrayLike | None = None,
+) -> NDArray[np.float64]:
+    """Weighted MSE of the min convention over a grid of ``(scale, min)``.
+
+    At each point the codes are rounded for those parameters,
+    ``l = clip(round((x - min)/scale), 0, 2**n - 1)``, and the error is
+    ``mean(w * (x - scale*l - min)**2)``: the real, piecewise landscape a search explores.
+
+    Parameters
+    ----------
+    x : array_like
+        The values.
+    n_bits : int
+        Bit width.
+    scales : array_like
+        Positive scales (the grid's first axis).
+    mins : array_like
+        Minimums (the grid's second axis).
+    w : array_like, optional
+        Importance weights, shape of x.
+
+    Returns
+    -------
+    ndarray of float64
+        Shape ``(len(scales), len(mins))``.
+    """
+    xa = as_float_array(x, "x").ravel()
+    wa = as_weights(w, np.shape(as_float_array(x, "x"))).ravel()
+    n = check_n_bits(n_bits, 2)
+    s = as_float_array(scales, "scales").ravel()
+    m = as_float_array(mins, "mins").ravel()
+    if np.any(s <= 0):
+        raise ValueError("scales must be positive")
+    qmax = 2**n - 1
+    out = np.empty((s.size, m.size))
+    step = max(1, (1 << 21) // max(1, m.size * xa.size))  # bound the temporary array
+    for i in range(0, s.size, step):
+        sc = s[i : i + step, None, None]
+        shifted = xa[None, None, :] - m[None, :, None]
+        codes = np.clip(np.round(shifted / sc), 0, qmax)
+        out[i : i + step] = np.mean(wa * (shifted - sc * codes) ** 2, axis=-1)
+    return out
+
+
+def plot_landscape(
+    scales: ArrayLike,
+    mins: ArrayLike,
+    errors: ArrayLike,
+    *,
+    optimum: tuple[float, float] | None = None,
+    candidates: tuple[ArrayLike, ArrayLike] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Contour of the error over ``(scale, min)`` with the optimum and candidates marked.
+
+    Parameters
+    ----------
+    scales, mins : array_like
+        The grid (x and y axes of the plot).
+    errors : array_like
+        Shape ``(len(scales), len(mins))``, e.g. from :func:`error_landscape`; drawn on a log
+        scale.
+    optimum : tuple of float, optional
+        ``(scale, min)`` of the least-squares optimum (label ``"optimum"``).
+    candidates : tuple of array_like, optional
+        ``(scales, mins)`` of the search candidates after refit (label ``"candidates"``).
+    ax : Axes, optional
+        Where to draw; default a new figure.
+
+    Returns
+    -------
+    Axes
+    """
+    s = np.asarray(scales, float).ravel()
+    m = np.asarray(mins, float).ravel()
+    e = as_float_array(errors, "errors")
+    if e.shape != (s.size, m.size):
+        raise ValueError(f"errors must have shape {(s.size, m.size)}, got {e.shape}")
+    ax = _axes(ax)
+    z = np.log10(np.maximum(e, np.finfo(float).tiny)).T
+    ax.contourf(s, m, z, levels=20, cmap="viridis")
+    ax.contour(s, m, z, levels=20, colors="k", linewidths=0.3, alpha=0.5)
+    if candidates is not None:
+        cs, cm = (np.asarray(c, float).ravel() for c in candidates)
+        ax.plot(cs, cm, "o", color="white", markeredgecolor="k", markersize=4, label="candidates")
+    if optimum is not None:
+        ax.plot([optimum[0]], [optimum[1]], "*", color="tab:red", markersize=14, label="optimum")
+    ax.set_title("log10 error", fontsize="small")
+    marked = optimum is not None or candidates is not None
+    _finish(ax, "scale", "min", "upper right" if marked else None)
+    return ax
+
+
+def plot_weighted_errors(
+    x: ArrayLike,
+    x_hat: ArrayLike,
+    x_hat_weighted: ArrayLike,
+    w: ArrayLike,
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    """Per-element squared error of an unweighted and a weighted fit, with the weights.
+
+    Parameters
+    ----------
+    x : array_like
+        The values.
+    x_hat, x_hat_weighted : array_like
+        Reconstructions by the unweighted and the weighted fit.
+    w : array_like
+        The importance weights (drawn on a second y axis, label ``"weight"``).
+    ax : Axes, optional
+        Where to draw; default a new figure.
+
+    Returns
+    -------
+    Axes
+        Bars labelled ``"unweighted fit"`` and ``"weighted fit"`` (one per element).
+    """
+    xa = as_float_array(x, "x").ravel()
+    e0 = (xa - as_float_array(x_hat, "x_hat").ravel()) ** 2
+    e1 = (xa - as_float_array(x_hat_weighted, "x_hat_weighted").ravel()) ** 2
+    wa = as_weights(w, xa.shape)
+    if e0.shape != xa.shape or e1.shape != xa.shape:
+        raise ValueError("x, x_hat and x_hat_weighted must have the same size")
+    ax = _axes(ax)
+    idx = np.arange(xa.size)
+    ax.bar(idx - 0.2, e0, width=0.4, color="tab:gray", label="unweighted fit")
+    ax.bar(idx + 0.2, e1, width=0.4, color="tab:green", label="weighted fit")
+    ax.set_xlabel("element")
+    ax.set_ylabel("squared error")
+    twin = ax.twinx()
+    twin.plot(idx, wa, "d", color="tab:purple", label="weight")
+    twin.set_ylabel("weight")
+    handles = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(handles[0] + more[0], handles[1] + more[1], loc="upper right", fontsize="small")
+    return ax
