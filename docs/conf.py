@@ -18,11 +18,13 @@ import importlib
 import json
 import os
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
 from docutils.statemachine import StringList
 from sphinx.directives.other import TocTree
+from sphinx.util.docutils import SphinxDirective
 from sphinx.util.matching import patfilter
 
 DOCS = Path(__file__).resolve().parent
@@ -85,9 +87,13 @@ WIDGETS_MODULES = "_static/vendor/widget-modules/"
 
 # -- API pages -----------------------------------------------------------------------------------
 
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"members": True}
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
+autodoc_typehints = "signature"
+autodoc_typehints_format = "short"
+add_module_names = False
+# Keep numpy's array aliases short in signatures instead of expanding them.
+autodoc_type_aliases = {"ArrayLike": "ArrayLike", "NDArray": "NDArray", "DTypeLike": "DTypeLike"}
 autosummary_generate = False
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True
@@ -226,6 +232,48 @@ class NotebookToctree(TocTree):
         return super().run()
 
 
+EXERCISE_HEADING = re.compile(r"^#{1,6}\s*(\d+[.:)]?\s*)?exercise\b", re.IGNORECASE | re.MULTILINE)
+
+
+def count_exercises(path: Path) -> int:
+    """Markdown headings that start with "Exercise" (not "Exercises") in a notebook."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return 0
+    text = "\n".join(
+        "".join(c.get("source", "")) for c in cells if c.get("cell_type") == "markdown"
+    )
+    return len(EXERCISE_HEADING.findall(text))
+
+
+class CourseTable(SphinxDirective):
+    """``{course-table}``: one row per notebook found, in file order, linked to its page.
+
+    Each content line ``NN | time | builds on`` gives the plan for notebook number ``NN``; a
+    notebook without a line still gets its row, so new notebooks appear without editing the docs.
+    """
+
+    has_content = True
+
+    def run(self):
+        self.env.glob_toctrees.add(self.env.docname)  # re-read when notebooks come and go
+        plan = {}
+        for line in self.content:
+            if line.strip():
+                number, time, needs = (cell.strip() for cell in line.split("|"))
+                plan[number] = (time, needs)
+        rows = ["| Notebook | Time | Builds on | Exercises |", "| --- | --- | --- | --- |"]
+        for doc in sorted(d for d in self.env.found_docs if d.startswith("notebooks/")):
+            time, needs = plan.get(doc.split("/")[-1].split("-")[0], ("—", "—"))
+            exercises = count_exercises(self.env.doc2path(doc)) or "—"
+            rows.append(f"| {{doc}}`/{doc}` | {time} | {needs} | {exercises} |")
+        if len(rows) == 2:
+            return []
+        return self.parse_text_to_nodes("\n".join(rows))
+
+
 def setup(app) -> None:
     app.add_directive("notebook-toctree", NotebookToctree)
+    app.add_directive("course-table", CourseTable)
     app.connect("html-page-context", configure_widget_embedder)
