@@ -164,6 +164,39 @@ def write_api_pages() -> None:
 
 write_api_pages()
 
+# -- Landing-page figure ------------------------------------------------------------------------
+
+GENERATED = DOCS / "_static" / "generated"  # git-ignored with docs/.gitignore
+
+
+def draw_staircase(path: Path) -> None:
+    """The quantizer's staircase (x against x_hat) at 3 bits, drawn with the library itself."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import quantlab as ql
+
+    x = np.linspace(-1.0, 1.0, 801)
+    q, scale = ql.symmetric_quantization(x, n_bits=3)
+    x_hat = ql.symmetric_dequantization(q, scale)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.0), layout="constrained")
+    left.plot(x, x, color="0.7", lw=1, label=r"$x$")
+    left.plot(x, x_hat, lw=2, label=r"$\hat x$ (3 bits)")
+    left.set(xlabel=r"$x$", title="symmetric quantization")
+    left.legend(loc="upper left")
+    right.plot(x, x - x_hat, lw=1.5, color="C3")
+    right.axhline(0, color="0.7", lw=1)
+    right.set(xlabel=r"$x$", title=r"error $x - \hat x$")
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+GENERATED.mkdir(parents=True, exist_ok=True)
+draw_staircase(GENERATED / "staircase.png")
+
 # -- HTML ----------------------------------------------------------------------------------------
 
 html_theme = "sphinx_book_theme"

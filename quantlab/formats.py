@@ -1,0 +1,611 @@
+"""The block formats of GGUF/llama.cpp, bit-exact with their reference (SPEC item 8).
+
+Each format cuts the last axis of a tensor into blocks of 32 values. A block stores its
+parameters as float16 and its codes as packed integers:
+
+======  ====  =======  =========================================  =====  ===============
+format  bits  minimum  block layout (bytes)                       bytes  bits per weight
+======  ====  =======  =========================================  =====  ===============
+Q8_0    8     no       d (2), 32 int8 codes (32)                  34     8.5
+Q4_0    4     no       d (2), 32 nibbles (16)                     18     4.5
+Q4_1    4     yes      d (2), m (2), 32 nibbles (16)              20     5.0
+Q5_0    5     no       d (2), 5th bits qh (4), 32 nibbles (16)    22     5.5
+Q5_1    5     yes      d (2), m (2), 5th bits qh (4), nibbles     24     6.0
+======  ====  =======  =========================================  =====  ===============
+
+The formulas (``1/d`` is computed in float32 and taken as 0 when ``d = 0``; ``round`` rounds
+half away from zero; ``floor(v + 1/2)`` rounds half up):
+
+- Q8_0: ``d = max|x| / 127``, ``q = round(x/d)`` in ``[-127, 127]``, ``x_hat = d*q``.
+- Q4_0 / Q5_0 (``n = 4, 5``): ``m`` is the (first) value of largest magnitude *with its sign*,
+  ``d = m / -2**(n-1)``, ``q = min(2**(n-1) - 1, floor(x/d + 1/2))`` in
+  ``[-2**(n-1), 2**(n-1) - 1]``, ``x_hat = d*q`` (the code ``q + 2**(n-1)`` is stored, unsigned).
+- Q4_1 / Q5_1: ``d = (max - min) / (2**n - 1)``, ``m = min``,
+  ``l = min(2**n - 1, floor((x - m)/d + 1/2))`` in ``[0, 2**n - 1]``, ``x_hat = d*l + m``.
+
+The codes are computed with the float32 ``d`` before it is stored as float16; decoding uses the
+stored float16 ``d`` and ``m`` and computes in float32. :func:`quantize` and :func:`dequantize`
+reproduce the reference (``gguf.quants``) to the last bit, bytes and values.
+
+Packing (4-bit and 5-bit formats): byte ``j`` of the nibbles holds code ``j`` in its low half and
+code ``j + 16`` in its high half; bit ``j`` of ``qh`` (a little-endian uint32) is bit 4 of code
+``j``.
+
+With importance weights ``w``, :func:`quantize` chooses the parameters of each block by the
+weighted search of :class:`quantlab.Quantizer`, stores them in the same layout (any GGUF reader
+decodes them) and keeps the reference block wherever that is not worse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._validation import as_weights
+from .quantizer import Quantizer
+from .table import Table
+
+#: Blocks processed at once (64K values): the working set stays in the CPU cache.
+CHUNK_BLOCKS = 2048
+
+
+@dataclass(frozen=True)
+class BlockFormat:
+    """One GGUF block format.
+
+    Attributes
+    ----------
+    name : str
+        "Q8_0", "Q4_0", "Q4_1", "Q5_0" or "Q5_1".
+    bits : int
+        Bits per code.
+    use_min : bool
+        Whether a float16 minimum ``m`` is stored with the scale ``d``.
+    block_size : int
+        Values per block (32).
+    """
+
+    name: str
+    bits: int
+    use_min: bool
+    block_size: int = 32
+
+    @property
+    def bytes_per_block(self) -> int:
+        """Bytes of one block: float16 ``d`` (and ``m``) plus the packed codes."""
+        return 2 * (2 if self.use_min else 1) + self.block_size * self.bits // 8
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Storage per value, parameters included (Q4_0: 4.5)."""
+        return 8 * self.bytes_per_block / self.block_size
+
+    @property
+    def qmin(self) -> int:
+        """Smallest code: 0 with a minimum, else ``-2**(bits-1)``."""
+        return 0 if self.use_min else -(2 ** (self.bits - 1))
+
+    @property
+    def qmax(self) -> int:
+        """Largest code: ``2**bits - 1`` with a minimum, else ``2**(bits-1) - 1``."""
+        return 2**self.bits - 1 if self.use_min else 2 ** (self.bits - 1) - 1
+
+    @property
+    def layout(self) -> tuple[tuple[str, int], ...]:
+        """The fields of a block in storage order with their sizes in bytes."""
+        fields = [("d", 2)]
+        if self.use_min:
+            fields.append(("m", 2))
+        if self.bits == 5:
+            fields.append(("qh", self.block_size // 8))
+        fields.append(("qs", self.block_size if self.bits == 8 else self.block_size // 2))
+        return tuple(fields)
+
+
+#: The supported formats by name.
+FORMATS: dict[str, BlockFormat] = {
+    f.name: f
+    for f in (
+        BlockFormat("Q8_0", 8, use_min=False),
+        BlockFormat("Q4_0", 4, use_min=False),
+        BlockFormat("Q4_1", 4, use_min=True),
+        BlockFormat("Q5_0", 5, use_min=False),
+        BlockFormat("Q5_1", 5, use_min=True),
+    )
+}
+
+
+def get_format(fmt: str | BlockFormat) -> BlockFormat:
+    """The :class:`BlockFormat` named ``fmt`` (e.g. ``"Q4_0"``); a BlockFormat passes through."""
+    if isinstance(fmt, BlockFormat):
+        return fmt
+    if not isinstance(fmt, str) or fmt.upper() not in FORMATS:
+        raise ValueError(f"fmt must be one of {sorted(FORMATS)}, got {fmt!r}")
+    return FORMATS[fmt.upper()]
+
+
+def bits_per_weight(fmt: str | BlockFormat) -> float:
+    """Bits per stored value including the float16 parameters: Q4_0 = 4.5, Q5_1 = 6.0."""
+    return get_format(fmt).bits_per_weight
+
+
+def format_table() -> Table:
+    """All formats as a small table: name, bits, use_min, block size, bytes, bits per weight."""
+    fs = list(FORMATS.values())
+    return Table(
+        {
+            "format": [f.name for f in fs],
+            "bits": [f.bits for f in fs],
+            "use_min": [f.use_min for f in fs],
+            "block_size": [f.block_size for f in fs],
+            "bytes_per_block": [f.bytes_per_block for f in fs],
+            "bits_per_weight": [f.bits_per_weight for f in fs],
+        }
+    )
+
+
+def _field(fmt: BlockFormat, name: str) -> slice:
+    """Byte positions of field ``name`` ("d", "m", "qh" or "qs") inside a block."""
+    start = 0
+    for field, size in fmt.layout:
+        if field == name:
+            return slice(start, start + size)
+        start += size
+    raise KeyError(name)
+
+
+# -- packing ----------------------------------------------------------------------------------
+def _check_codes(codes: ArrayLike, lo: int, hi: int, name: str = "codes") -> NDArray[np.int64]:
+    arr = np.asarray(codes)
+    if arr.dtype.kind not in "iub":
+        raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+    if arr.ndim == 0 or arr.shape[-1] == 0 or arr.shape[-1] % 32:
+        raise ValueError(f"the last axis of {name} must be a positive multiple of 32")
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        raise ValueError(f"{name} must lie in [{lo}, {hi}]")
+    return arr.astype(np.int64)
+
+
+def _check_bytes(data: ArrayLike, per_block: int, name: str) -> NDArray[np.uint8]:
+    arr = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) else data
+    arr = np.asarray(arr)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"{name} must be a uint8 array, got dtype {arr.dtype}")
+    if arr.ndim == 0 or arr.shape[-1] == 0 or arr.shape[-1] % per_block:
+        length = arr.shape[-1] if arr.ndim else 0
+        raise ValueError(
+            f"the last axis of {name} (length {length}) must be a positive multiple of "
+            f"{per_block} bytes"
+        )
+    return arr
+
+
+def _nibbles(low: NDArray) -> NDArray[np.uint8]:
+    """Pack ``(..., 32)`` values in [0, 15]: byte j = code j | code j+16 << 4."""
+    low = low.astype(np.uint8, copy=False)
+    return low[..., :16] | (low[..., 16:] << np.uint8(4))
+
+
+def _fifth_bits(codes: NDArray) -> NDArray[np.uint8]:
+    """Bit 4 of ``(..., 32)`` codes as 4 bytes, bit j of the little-endian uint32 = code j."""
+    return np.packbits((codes >> 4) & 1, axis=-1, bitorder="little")
+
+
+def pack_nibbles(codes: ArrayLike) -> NDArray[np.uint8]:
+    """Pack 4-bit codes two to a byte, the GGUF way.
+
+    Within each block of 32 codes, byte ``j`` holds code ``j`` in its low half and code
+    ``j + 16`` in its high half: ``qs[j] = c[j] | c[j + 16] << 4``.
+
+    Parameters
+    ----------
+    codes : array_like of int
+        Values in [0, 15], last axis a multiple of 32.
+
+    Returns
+    -------
+    ndarray of uint8
+        Shape ``(..., n // 2)``.
+    """
+    c = _check_codes(codes, 0, 15)
+    blocks = c.reshape(-1, 32)
+    return _nibbles(blocks).reshape(*c.shape[:-1], c.shape[-1] // 2)
+
+
+def unpack_nibbles(qs: ArrayLike) -> NDArray[np.uint8]:
+    """Inverse of :func:`pack_nibbles`: ``(..., 16k)`` bytes to ``(..., 32k)`` codes in [0, 15]."""
+    b = _check_bytes(qs, 16, "qs")
+    blocks = b.reshape(-1, 16)
+    out = np.concatenate([blocks & np.uint8(15), blocks >> np.uint8(4)], axis=-1)
+    return out.reshape(*b.shape[:-1], b.shape[-1] * 2)
+
+
+def pack_fifth_bits(codes: ArrayLike) -> NDArray[np.uint8]:
+    """The ``qh`` field of Q5_0/Q5_1: bit 4 of each 5-bit code, 32 bits per block.
+
+    Bit ``j`` of the little-endian uint32 ``qh`` (byte ``j // 8``, bit ``j % 8``) is bit 4 of
+    code ``j``. The low 4 bits of the codes go to :func:`pack_nibbles`.
+
+    Parameters
+    ----------
+    codes : array_like of int
+        Values in [0, 31], last axis a multiple of 32.
+
+    Returns
+    -------
+    ndarray of uint8
+        Shape ``(..., n // 8)``.
+    """
+    c = _check_codes(codes, 0, 31)
+    return _fifth_bits(c.reshape(-1, 32)).reshape(*c.shape[:-1], c.shape[-1] // 8)
+
+
+def unpack_fifth_bits(qh: ArrayLike) -> NDArray[np.uint8]:
+    """Inverse of :func:`pack_fifth_bits`: ``(..., 4k)`` bytes to ``(..., 32k)`` bits (0 or 1)."""
+    b = _check_bytes(qh, 4, "qh")
+    return np.unpackbits(b, axis=-1, bitorder="little")
+
+
+def _pack_blocks(
+    fmt: BlockFormat, d: NDArray, m: NDArray | None, stored: NDArray, out: NDArray[np.uint8]
+) -> None:
+    """Write blocks: float16 ``d`` (and ``m``) and the stored (unsigned) codes into ``out``."""
+    out[:, _field(fmt, "d")] = d.astype(np.float16).view(np.uint8)
+    if fmt.use_min:
+        out[:, _field(fmt, "m")] = m.astype(np.float16).view(np.uint8)
+    if fmt.bits == 8:
+        out[:, _field(fmt, "qs")] = stored.view(np.uint8)
+        return
+    if fmt.bits == 5:
+        out[:, _field(fmt, "qh")] = _fifth_bits(stored)
+        stored = stored & np.uint8(15)
+    out[:, _field(fmt, "qs")] = _nibbles(stored)
+
+
+def _stored_codes(fmt: BlockFormat, blocks: NDArray[np.uint8]) -> NDArray:
+    """The codes of ``(n, bytes_per_block)`` blocks as stored: uint8 ``q - qmin`` or int8."""
+    qs = blocks[:, _field(fmt, "qs")]
+    if fmt.bits == 8:
+        return qs.view(np.int8)
+    codes = np.concatenate([qs & np.uint8(15), qs >> np.uint8(4)], axis=1)
+    if fmt.bits == 5:
+        codes |= np.unpackbits(blocks[:, _field(fmt, "qh")], axis=1, bitorder="little") << 4
+    return codes
+
+
+def _params(fmt: BlockFormat, blocks: NDArray[np.uint8]) -> tuple[NDArray, NDArray | None]:
+    """The float16 ``d`` and ``m`` of ``(n, bytes_per_block)`` blocks as float32 columns."""
+    d = blocks[:, _field(fmt, "d")].view(np.float16).astype(np.float32)
+    if not fmt.use_min:
+        return d, None
+    return d, blocks[:, _field(fmt, "m")].view(np.float16).astype(np.float32)
+
+
+def pack(
+    d: ArrayLike, m: ArrayLike | None, codes: ArrayLike, fmt: str | BlockFormat
+) -> NDArray[np.uint8]:
+    """Assemble GGUF blocks from parameters and codes (the inverse of :func:`unpack`).
+
+    Parameters
+    ----------
+    d : array_like
+        Scale of each block, shape ``(..., n // 32)``; stored as float16.
+    m : array_like or None
+        Minimum of each block (Q4_1, Q5_1), same shape; None for the symmetric formats.
+    codes : array_like of int
+        Shape ``(..., n)``: in ``[-2**(bits-1), 2**(bits-1) - 1]`` (Q8_0: ``[-128, 127]``) for the
+        symmetric formats, ``[0, 2**bits - 1]`` with a minimum.
+    fmt : str or BlockFormat
+        Format name.
+
+    Returns
+    -------
+    ndarray of uint8
+        Shape ``(..., n // 32 * bytes_per_block)``.
+    """
+    f = get_format(fmt)
+    c = _check_codes(codes, f.qmin, f.qmax)
+    n_blocks = c.size // f.block_size
+    n_blocks_per_row = c.shape[-1] // f.block_size
+    params = {"d": d, "m": m}
+    if (m is None) == f.use_min:
+        raise ValueError(f"m is {'required' if f.use_min else 'not used'} for {f.name}")
+    param_shape = (*c.shape[:-1], n_blocks_per_row)
+    for name in ("d", "m") if f.use_min else ("d",):
+        arr = np.asarray(params[name], dtype=np.float32)
+        if arr.shape != param_shape:
+            raise ValueError(f"{name} must have shape {param_shape}, got {arr.shape}")
+        params[name] = arr.reshape(n_blocks, 1)
+    blocks = c.reshape(n_blocks, f.block_size)
+    stored = blocks.astype(np.int8) if f.bits == 8 else (blocks - f.qmin).astype(np.uint8)
+    out = np.empty((n_blocks, f.bytes_per_block), dtype=np.uint8)
+    _pack_blocks(f, params["d"], params["m"], stored, out)
+    return out.reshape(*c.shape[:-1], c.shape[-1] // f.block_size * f.bytes_per_block)
+
+
+def unpack(
+    data: ArrayLike, fmt: str | BlockFormat
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None, NDArray[np.int64]]:
+    """Split GGUF blocks into their parameters and codes: ``(d, m, codes)``.
+
+    Parameters
+    ----------
+    data : array_like of uint8
+        Shape ``(..., k * bytes_per_block)``.
+    fmt : str or BlockFormat
+        Format name.
+
+    Returns
+    -------
+    d : ndarray of float32
+        The stored float16 scales (exactly), shape ``(..., k)``.
+    m : ndarray of float32 or None
+        The stored minimums for Q4_1/Q5_1, else None.
+    codes : ndarray of int64
+        Shape ``(..., 32k)``, so that ``x_hat = d * codes`` (plus ``m``) block by block.
+    """
+    f = get_format(fmt)
+    b = _check_bytes(data, f.bytes_per_block, "data")
+    blocks = b.reshape(-1, f.bytes_per_block)
+    d, m = _params(f, blocks)
+    codes = _stored_codes(f, blocks).astype(np.int64)
+    if not f.use_min and f.bits != 8:
+        codes += f.qmin
+    lead = b.shape[:-1]
+    k = b.shape[-1] // f.bytes_per_block
+    return (
+        d.reshape(*lead, k),
+        None if m is None else m.reshape(*lead, k),
+        codes.reshape(*lead, k * f.block_size),
+    )
+
+
+# -- the reference rounding -------------------------------------------------------------------
+def _inverse(d: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``1/d`` in float32, 0 where ``d = 0``."""
+    return np.divide(np.float32(1), d, out=np.zeros_like(d), where=d != 0)
+
+
+def round_half_away(v: NDArray[np.float32]) -> NDArray[np.int8]:
+    """Round float32 values in [-127.5, 127.5] half away from zero (C's ``roundf``), as int8.
+
+    ``trunc(v) + trunc(2*(v - trunc(v)))``: the fraction ``v - trunc(v)`` is exact in float32,
+    and doubling it reaches +-1 exactly when it is at least one half. (``floor(|v| + 0.5)`` is
+    not exact: ``0.49999997 + 0.5`` rounds to 1.0 in float32.)
+    """
+    t = v.astype(np.int8)
+    return t + (2 * (v - t)).astype(np.int8)
+
+
+def _check_finite(*stats: NDArray) -> None:
+    for s in stats:
+        if not np.all(np.isfinite(s)):
+            raise ValueError("x contains NaN or infinity (or values beyond float32)")
+
+
+def _max_min(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Largest and smallest value of each row of ``(n, 32)`` blocks, as ``(n, 1)`` columns.
+
+    Reducing a contiguous transposed copy (32 rows of n) runs at SIMD speed; reducing 32-value
+    rows one by one does not. NaN propagates to both.
+    """
+    xt = np.ascontiguousarray(x.T)
+    return xt.max(axis=0)[:, None], xt.min(axis=0)[:, None]
+
+
+def _signed_absmax(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The first value of largest magnitude of each block, with its sign, as an ``(n, 1)`` column.
+
+    Where the largest and smallest values have equal magnitude (e.g. an all-zero block, or
+    ``+a`` and ``-a`` both present), the first such value in the block decides, as in the
+    reference.
+    """
+    hi, lo = _max_min(x)
+    m = np.where(hi >= -lo, hi, lo)
+    tie = (hi == -lo)[:, 0]
+    if np.any(tie):
+        rows = x[tie]
+        m[tie] = np.take_along_axis(rows, np.abs(rows).argmax(axis=1)[:, None], axis=1)
+    return m
+
+
+def _reference_blocks(
+    fmt: BlockFormat, x: NDArray[np.float32]
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None, NDArray]:
+    """Reference parameters and stored codes of ``(n, 32)`` float32 blocks: ``(d, m, stored)``.
+
+    Every step is float32 arithmetic in the reference's order, so the result is bit-exact.
+    """
+    if fmt.use_min:
+        hi, lo = _max_min(x)
+        _check_finite(hi, lo)
+        d = (hi - lo) / np.float32(fmt.qmax)
+        v = x - lo
+        v *= _inverse(d)
+        v += np.float32(0.5)
+        return d, lo, np.minimum(v.astype(np.uint8), np.uint8(fmt.qmax))  # floor, as v >= 0
+    if fmt.bits == 8:
+        hi, lo = _max_min(x)
+        _check_finite(hi, lo)
+        d = np.maximum(hi, -lo) / np.float32(127)  # max |x|
+        return d, None, round_half_away(x * _inverse(d))
+    # Q4_0, Q5_0: the value of largest magnitude, with its sign, lands on code qmin.
+    m = _signed_absmax(x)
+    _check_finite(m)
+    d = m / np.float32(fmt.qmin)
+    v = x * _inverse(d)
+    v += np.float32(0.5 - fmt.qmin)  # q - qmin = floor(x/d + 1/2) - qmin >= 0
+    return d, None, np.minimum(v.astype(np.uint8), np.uint8(fmt.qmax - fmt.qmin))
+
+
+def _decode_blocks(fmt: BlockFormat, blocks: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """``x_hat = d*q`` or ``d*l + m`` in float32 for ``(n, bytes_per_block)`` blocks."""
+    d, m = _params(fmt, blocks)
+    q = _stored_codes(fmt, blocks).astype(np.float32)
+    if not fmt.use_min and fmt.bits != 8:
+        q += np.float32(fmt.qmin)
+    x_hat = d * q
+    if m is not None:
+        x_hat += m
+    return x_hat
+
+
+def _by_chunks(fn: Callable[[NDArray, NDArray], None], blocks: NDArray, out: NDArray) -> NDArray:
+    """Call ``fn(rows_in, rows_out)`` on chunks of CHUNK_BLOCKS blocks (not a loop over blocks)."""
+    for start in range(0, blocks.shape[0], CHUNK_BLOCKS):
+        rows = slice(start, start + CHUNK_BLOCKS)
+        fn(blocks[rows], out[rows])
+    return out
+
+
+# -- importance-weighted blocks ---------------------------------------------------------------
+def _block_error(x: NDArray, w: NDArray, x_hat: NDArray) -> NDArray[np.float64]:
+    """``sum(w * (x - x_hat)**2)`` per block, in float64."""
+    return np.sum(w * (x - x_hat.astype(np.float64)) ** 2, axis=1)
+
+
+def _encode(fmt: BlockFormat, x: NDArray, scale: NDArray, minimum: NDArray | None) -> NDArray:
+    """Blocks for given parameters: round them to float16, then the nearest codes for those."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        d = scale.astype(np.float16)
+        m = None if minimum is None else minimum.astype(np.float16)
+        d64 = d.astype(np.float64)
+        shifted = x if m is None else x - m.astype(np.float64)
+        ok = (d64 != 0) & np.isfinite(d64)
+        q = np.where(ok, np.round(shifted / np.where(ok, d64, 1.0)), 0.0)
+        q = np.nan_to_num(np.clip(q, fmt.qmin, fmt.qmax)).astype(np.int64)
+    stored = q.astype(np.int8) if fmt.bits == 8 else (q - fmt.qmin).astype(np.uint8)
+    out = np.empty((x.shape[0], fmt.bytes_per_block), dtype=np.uint8)
+    _pack_blocks(fmt, d, m, stored, out)
+    return out
+
+
+def _weighted_blocks(
+    fmt: BlockFormat,
+    x: NDArray[np.float32],
+    w: NDArray[np.float64],
+    reference: NDArray[np.uint8],
+    methods: Sequence[str],
+) -> NDArray[np.uint8]:
+    """Per block, the best of the reference and each method's parameters, after float16."""
+    x64 = x.astype(np.float64)
+    best = reference
+    best_error = _block_error(x64, w, _decode_blocks(fmt, best))
+    quantizer = Quantizer(fmt.bits, fmt.use_min, block_size=fmt.block_size)
+    for method in methods:
+        result = quantizer.fit(x64, w, method=method)
+        candidate = _encode(fmt, x64, result.scale, result.min)
+        error = _block_error(x64, w, _decode_blocks(fmt, candidate))
+        better = error < best_error  # NaN (float16 overflow) is never better
+        best = np.where(better[:, None], candidate, best)
+        best_error = np.where(better, error, best_error)
+    return best
+
+
+WEIGHTED_METHODS = ("search", "refine", "optimum")
+
+
+# -- public entry points ----------------------------------------------------------------------
+def quantize(
+    x: ArrayLike,
+    fmt: str | BlockFormat,
+    w: ArrayLike | None = None,
+    *,
+    methods: Sequence[str] = ("search", "refine"),
+) -> NDArray[np.uint8]:
+    """Quantize to a GGUF block format, bit-exact with the reference (``gguf.quants.quantize``).
+
+    Without ``w`` the parameters and codes are those of the reference (see the module
+    docstring for each format's formula); x is first converted to float32, as there.
+
+    With importance weights ``w`` each block is fitted by the weighted methods of
+    :class:`quantlab.Quantizer` (``methods``), its parameters rounded to float16 and its codes
+    re-derived for the rounded parameters; the result is stored in the same layout, so any GGUF
+    reader decodes it. A block keeps the reference bytes unless a candidate has a strictly lower
+    weighted error ``sum(w * (x - x_hat)**2)`` as decoded: never worse than the reference.
+
+    Parameters
+    ----------
+    x : array_like
+        Finite values, shape ``(..., n)`` with ``n`` a multiple of 32.
+    fmt : {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"} or BlockFormat
+        The format.
+    w : array_like, optional
+        Non-negative importance weights, shape of x.
+    methods : sequence of str, default ("search", "refine")
+        Weighted fits tried when ``w`` is given: any of "search", "refine" and (symmetric
+        formats only) "optimum", the exact optimum of the scale (slow: it visits every
+        breakpoint).
+
+    Returns
+    -------
+    ndarray of uint8
+        Shape ``(..., n // 32 * bytes_per_block)``.
+
+    Examples
+    --------
+    >>> data = quantize(np.linspace(-1, 1, 32), "Q4_0")
+    >>> data.shape, bits_per_weight("Q4_0")
+    ((18,), 4.5)
+    >>> float(dequantize(data, "Q4_0")[0])
+    -1.0
+    """
+    f = get_format(fmt)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"x must be real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 0 or arr.size == 0:
+        raise ValueError("x must be a non-empty array with at least one axis")
+    if arr.shape[-1] % f.block_size:
+        raise ValueError(
+            f"the last axis of x (length {arr.shape[-1]}) must be a multiple of the "
+            f"{f.name} block size {f.block_size}"
+        )
+    blocks = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1, f.block_size)
+    if w is not None:
+        wa = as_weights(w, arr.shape).reshape(blocks.shape)
+        if isinstance(methods, str) or not all(mt in WEIGHTED_METHODS for mt in methods):
+            raise ValueError(f"methods must be a sequence of {WEIGHTED_METHODS}, got {methods!r}")
+        if f.use_min and "optimum" in methods:
+            raise ValueError(f"methods: 'optimum' needs a symmetric format, not {f.name}")
+
+    def encode(rows: NDArray, out: NDArray) -> None:
+        d, m, stored = _reference_blocks(f, rows)
+        _pack_blocks(f, d, m, stored, out)
+
+    out = _by_chunks(encode, blocks, np.empty((blocks.shape[0], f.bytes_per_block), np.uint8))
+    if w is not None:
+        out = _weighted_blocks(f, blocks, wa, out, methods)
+    return out.reshape(*arr.shape[:-1], arr.shape[-1] // f.block_size * f.bytes_per_block)
+
+
+def dequantize(data: ArrayLike, fmt: str | BlockFormat) -> NDArray[np.float32]:
+    """Decode GGUF blocks to float32, equal to the last bit to ``gguf.quants.dequantize``.
+
+    ``x_hat = d*q`` (Q8_0, Q4_0, Q5_0) or ``x_hat = d*l + m`` (Q4_1, Q5_1), computed in float32
+    from the stored float16 parameters.
+
+    Parameters
+    ----------
+    data : array_like of uint8
+        Shape ``(..., k * bytes_per_block)`` (bytes objects are accepted).
+    fmt : str or BlockFormat
+        The format.
+
+    Returns
+    -------
+    ndarray of float32
+        Shape ``(..., 32k)``.
+    """
+    f = get_format(fmt)
+    b = _check_bytes(data, f.bytes_per_block, "data")
+    blocks = np.ascontiguousarray(b).reshape(-1, f.bytes_per_block)
+
+    def decode(rows: NDArray, out: NDArray) -> None:
+        out[...] = _decode_blocks(f, rows)
+
+    out = _by_chunks(decode, blocks, np.empty((blocks.shape[0], f.block_size), np.float32))
+    return out.reshape(*b.shape[:-1], b.shape[-1] // f.bytes_per_block * f.block_size)
