@@ -308,8 +308,10 @@ def explore(
     >>> s = explore(X_EXAMPLE, 4, scheme="signed_max")
     >>> s.q
     array([ 6, -1, -4, -6, -8,  4,  0,  3])
-    >>> round(s.sqnr_db, 2)
-    23.31
+    >>> round(s.scale, 5)  # d = m / -2**(n-1) = -8.02601077 / -8
+    1.00325
+    >>> round(s.sqnr_db, 2)  # 10*log10(sum(x**2) / sum((x - d*q)**2)) = 10*log10(169.105 / 0.942)
+    22.54
     """
     xa = as_float_array(x, "x").ravel()
     n = check_n_bits(n_bits, 2)
