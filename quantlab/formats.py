@@ -45,6 +45,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import as_weights
+from .grouping import Grouping
 from .quantizer import Quantizer
 from .table import Table
 
@@ -309,17 +310,19 @@ def pack(
     f = get_format(fmt)
     c = _check_codes(codes, f.qmin, f.qmax)
     n_blocks = c.size // f.block_size
-    n_blocks_per_row = c.shape[-1] // f.block_size
     params = {"d": d, "m": m}
     if (m is None) == f.use_min:
         raise ValueError(f"m is {'required' if f.use_min else 'not used'} for {f.name}")
-    param_shape = (*c.shape[:-1], n_blocks_per_row)
+    grouping = Grouping(block_size=f.block_size)
+    param_shape = grouping.param_shape(c.shape)
     for name in ("d", "m") if f.use_min else ("d",):
         arr = np.asarray(params[name], dtype=np.float32)
         if arr.shape != param_shape:
             raise ValueError(f"{name} must have shape {param_shape}, got {arr.shape}")
+        if not np.all(np.isfinite(arr.astype(np.float16))):
+            raise ValueError(f"{name} must be finite and within the float16 range")
         params[name] = arr.reshape(n_blocks, 1)
-    blocks = c.reshape(n_blocks, f.block_size)
+    blocks = grouping.to_groups(c)
     stored = blocks.astype(np.int8) if f.bits == 8 else (blocks - f.qmin).astype(np.uint8)
     out = np.empty((n_blocks, f.bytes_per_block), dtype=np.uint8)
     _pack_blocks(f, params["d"], params["m"], stored, out)
@@ -430,7 +433,8 @@ def _reference_blocks(
     if fmt.bits == 8:
         hi, lo = _max_min(x)
         _check_finite(hi, lo)
-        d = np.maximum(hi, -lo) / np.float32(127)  # max |x|
+        # max |x|; abs() makes an all-zero block's d +0.0 (np.maximum(0.0, -0.0) is -0.0)
+        d = np.abs(np.maximum(hi, -lo)) / np.float32(127)
         return d, None, round_half_away(x * _inverse(d))
     # Q4_0, Q5_0: the value of largest magnitude, with its sign, lands on code qmin.
     m = _signed_absmax(x)
@@ -564,7 +568,8 @@ def quantize(
             f"the last axis of x (length {arr.shape[-1]}) must be a multiple of the "
             f"{f.name} block size {f.block_size}"
         )
-    blocks = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1, f.block_size)
+    # The blocks are the groups of the core's one mechanism (the same as Quantizer(block_size=32)).
+    blocks = Grouping(block_size=f.block_size).to_groups(np.ascontiguousarray(arr, np.float32))
     if w is not None:
         wa = as_weights(w, arr.shape).reshape(blocks.shape)
         if isinstance(methods, str) or not all(mt in WEIGHTED_METHODS for mt in methods):
