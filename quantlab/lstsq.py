@@ -37,12 +37,22 @@ def effective_weights(wg: NDArray) -> NDArray:
     return np.where(wg.sum(axis=1, keepdims=True) > 0, wg, 1.0)
 
 
+def _refit_weights(wg: NDArray) -> NDArray:
+    """Effective weights divided by their largest value per group.
+
+    The least-squares solution does not change when the weights are scaled, and uniform weights
+    become exactly 1: they reproduce the unweighted result bit for bit (SPEC item 6).
+    """
+    wg = effective_weights(wg)
+    return wg / wg.max(axis=1, keepdims=True)
+
+
 def scale_groups(xg: NDArray, qg: NDArray, wg: NDArray) -> NDArray:
     """``d = sum(w*x*q) / sum(w*q**2)`` per row of ``(n_groups, group_size)`` arrays.
 
     Returns a ``(n_groups, 1)`` column; ``d = 0`` where every weighted code is zero.
     """
-    wg = effective_weights(wg)
+    wg = _refit_weights(wg)
     sxq = np.sum(wg * xg * qg, axis=1, keepdims=True)
     sqq = np.sum(wg * qg * qg, axis=1, keepdims=True)
     return np.divide(sxq, sqq, out=np.zeros_like(sxq), where=sqq > 0)
@@ -54,7 +64,7 @@ def scale_min_groups(xg: NDArray, lg: NDArray, wg: NDArray) -> tuple[NDArray, ND
     Singular rows (all codes with positive weight equal) get ``scale = 0`` and ``min`` equal to
     the weighted mean of ``x``.
     """
-    wg = effective_weights(wg)
+    wg = _refit_weights(wg)
     sw = wg.sum(axis=1, keepdims=True)
     sl = np.sum(wg * lg, axis=1, keepdims=True)
     sll = np.sum(wg * lg * lg, axis=1, keepdims=True)
