@@ -24,6 +24,7 @@ from pathlib import Path
 
 from docutils.statemachine import StringList
 from sphinx.directives.other import TocTree
+from sphinx.errors import ConfigError
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.matching import patfilter
 
@@ -78,7 +79,10 @@ if not (NOTEBOOKS_LINK.is_dir() and (ROOT / "notebooks").is_dir()):
 
 # -- Offline assets ------------------------------------------------------------------------------
 
-vendor.ensure_vendor()
+try:
+    vendor.ensure_vendor()
+except vendor.VendorError as exc:  # a short message instead of a traceback of conf.py
+    raise ConfigError(f"cannot fetch the offline JavaScript for the website:\n{exc}") from None
 mathjax_path = vendor.MATHJAX_JS
 nb_ipywidgets_js = {vendor.REQUIRE_JS: {}, vendor.WIDGETS_EMBED_JS: {}}
 # Where the widget embedder would look for widget modules it does not bundle (it bundles the
@@ -132,10 +136,18 @@ def top_level_names() -> list[str]:
     return out
 
 
-def write_if_changed(path: Path, text: str) -> None:
-    """Write ``text`` unless the file already holds it (keeps Sphinx's incremental builds quiet)."""
-    if not path.exists() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
+def write_if_changed(path: Path, content: str | bytes) -> None:
+    """Write ``content`` unless the file already holds it (keeps incremental builds quiet).
+
+    The write is atomic (a temporary file renamed over the old one), so that another build
+    running at the same time never reads a half-written file.
+    """
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    if path.exists() and path.read_bytes() == data:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def write_api_pages() -> None:
@@ -170,7 +182,12 @@ GENERATED = DOCS / "_static" / "generated"  # git-ignored with docs/.gitignore
 
 
 def draw_staircase(path: Path) -> None:
-    """The quantizer's staircase (x against x_hat) at 3 bits, drawn with the library itself."""
+    """The quantizer's staircase (x against x_hat) at 3 bits, drawn with the library itself.
+
+    The PNG is byte-for-byte reproducible (no time stamp or software version in its metadata).
+    """
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,8 +207,10 @@ def draw_staircase(path: Path) -> None:
     right.plot(x, x - x_hat, lw=1.5, color="C3")
     right.axhline(0, color="0.7", lw=1)
     right.set(xlabel=r"$x$", title=r"error $x - \hat x$")
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
+    write_if_changed(path, png.getvalue())
 
 
 GENERATED.mkdir(parents=True, exist_ok=True)

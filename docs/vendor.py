@@ -7,8 +7,11 @@ tree, checked against the pinned sha512 digests below) and unpacks the parts it 
 ``docs/_static/vendor/`` (git-ignored), which Sphinx copies into the built site.
 
 ``docs/conf.py`` calls :func:`ensure_vendor` on every build; it does nothing when the folder
-already holds these exact versions. Run ``python docs/vendor.py`` to fetch them by hand
-(``--force`` fetches again). Needs ``npm`` (Node.js) on the PATH.
+already holds these exact versions (a stamp file names them). Run ``python docs/vendor.py`` to
+fetch them by hand (``--force`` fetches again). Needs ``npm`` (Node.js) on the PATH and access to
+the npm registry npm is configured with, once: npm keeps the tarballs in its own cache
+(``--prefer-offline``), so a fresh clone on the same machine fetches nothing again. Nothing but
+the pinned tarballs is fetched: no dependencies, no install scripts.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from pathlib import Path
 
 VENDOR = Path(__file__).resolve().parent / "_static" / "vendor"
 STAMP = "versions.json"
+
+
+class VendorError(RuntimeError):
+    """The vendored assets could not be fetched; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -80,34 +87,57 @@ def _wanted() -> dict[str, str]:
 
 
 def is_current(vendor: Path = VENDOR) -> bool:
-    """True when ``vendor`` holds exactly the pinned versions (checked by its stamp file)."""
+    """True when ``vendor`` holds exactly the pinned versions (its stamp) and the files used."""
     try:
-        return json.loads((vendor / STAMP).read_text()) == _wanted()
+        stamped = json.loads((vendor / STAMP).read_text())
     except (OSError, ValueError):
         return False
+    used = (MATHJAX_JS, REQUIRE_JS, WIDGETS_EMBED_JS)  # relative to _static/
+    return stamped == _wanted() and all((vendor.parent / path).is_file() for path in used)
 
 
 def _check_integrity(tarball: Path, integrity: str) -> None:
     algo, _, expected = integrity.partition("-")
     digest = base64.b64encode(hashlib.new(algo, tarball.read_bytes()).digest()).decode()
     if digest != expected:
-        raise RuntimeError(f"{tarball.name}: {algo} digest {digest} does not match {expected}")
+        raise VendorError(
+            f"{tarball.name}: {algo} digest {digest} does not match the pinned {expected}; "
+            "the registry served a different tarball (clear it from npm's cache with "
+            "`npm cache clean --force` if the cache is corrupt)"
+        )
+
+
+HOW_TO_FIX = (
+    "The docs build needs npm (Node.js, e.g. `apt-get install npm`) and the npm registry once, to "
+    "fetch MathJax, require.js and the ipywidgets embedder that the offline website serves "
+    "itself. Fix that and build again, or run `python docs/vendor.py` on a machine that can "
+    "reach the registry and copy the folder docs/_static/vendor/ here."
+)
 
 
 def _npm_pack(workdir: Path) -> dict[str, Path]:
     npm = shutil.which("npm")
     if npm is None:
-        raise RuntimeError(
-            "npm is needed once to fetch MathJax, require.js and the ipywidgets embedder for the "
-            "offline website (install Node.js, e.g. `apt-get install npm`), then build again"
-        )
-    cmd = [npm, "pack", "--json", "--prefer-offline", "--pack-destination", str(workdir)]
-    cmd += [p.spec for p in PACKAGES]
+        raise VendorError(f"npm is not on the PATH. {HOW_TO_FIX}")
+    cmd = [npm, "pack", "--json", "--prefer-offline", "--ignore-scripts"]
+    cmd += ["--pack-destination", str(workdir), *(p.spec for p in PACKAGES)]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{proc.stderr.strip()}")
-    packed = json.loads(proc.stdout)
-    return {entry["name"]: workdir / entry["filename"] for entry in packed}
+        # npm's own summary lines ("npm error code ...", "npm error ..."), not its stack trace.
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("npm error")]
+        lines = [ln for ln in lines if not ln[9:].lstrip().startswith(("at ", "{", "}"))]
+        summary = "\n".join(lines[:6]) or proc.stderr.strip()[-1500:]
+        raise VendorError(
+            f"`npm pack {' '.join(p.spec for p in PACKAGES)}` failed:\n{summary}\n{HOW_TO_FIX}"
+        )
+    try:
+        packed = {entry["name"]: workdir / entry["filename"] for entry in json.loads(proc.stdout)}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise VendorError(f"unexpected output of `npm pack --json`: {proc.stdout[:500]!r}") from exc
+    missing = [p.spec for p in PACKAGES if p.name not in packed or not packed[p.name].is_file()]
+    if missing:
+        raise VendorError(f"npm pack did not produce the tarballs of {', '.join(missing)}")
+    return packed
 
 
 def _unpack(tarball: Path, dest: Path) -> Path:
@@ -117,7 +147,7 @@ def _unpack(tarball: Path, dest: Path) -> Path:
         else:  # pragma: no cover - older patch releases
             for member in tar.getmembers():
                 if member.name.startswith(("/", "..")) or ".." in Path(member.name).parts:
-                    raise RuntimeError(f"{tarball.name}: unsafe path {member.name}")
+                    raise VendorError(f"{tarball.name}: unsafe path {member.name}")
             tar.extractall(dest)  # paths checked above
     return dest / "package"
 
@@ -137,7 +167,7 @@ def _copy_kept(pkg: Package, root: Path, target: Path) -> None:
             target.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, target / rel)
         else:
-            raise RuntimeError(f"{pkg.spec} has no {rel}")
+            raise VendorError(f"{pkg.spec} has no {rel}")
 
 
 def fetch(vendor: Path = VENDOR) -> None:
@@ -166,5 +196,8 @@ def ensure_vendor(vendor: Path = VENDOR, *, force: bool = False) -> bool:
 
 
 if __name__ == "__main__":
-    fetched = ensure_vendor(force="--force" in sys.argv[1:])
+    try:
+        fetched = ensure_vendor(force="--force" in sys.argv[1:])
+    except VendorError as exc:
+        sys.exit(f"error: {exc}")
     print(("fetched " if fetched else "up to date: ") + ", ".join(p.spec for p in PACKAGES))
