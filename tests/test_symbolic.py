@@ -145,16 +145,18 @@ def test_symbolic_scale_min_equals_numpy_refit_on_random_data(weighted):
         assert float(m_ev) == pytest.approx(float(m_ref), rel=1e-10)
 
 
+def random_xqw(seed, size, qmin, qmax):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=size), rng.integers(qmin, qmax, size=size), rng.uniform(size=size)
+
+
 def test_gradient_vanishes_at_the_numpy_refit():
-    rng = np.random.default_rng(4)
-    x = rng.normal(size=9)
-    q = rng.integers(-8, 8, size=9)
-    w = rng.uniform(size=9)
+    x, q, w = random_xqw(4, 9, -8, 8)
     grad = symbolic.derive_lstsq_scale(True)["gradient"]
     d = float(ql.lstsq_scale(x, q, w))
     assert float(symbolic.evaluate(grad, x, q, w, d=d)) == pytest.approx(0, abs=1e-10)
     assert abs(float(symbolic.evaluate(grad, x, q, w, d=d + 0.1))) > 1e-3
-    lv = rng.integers(0, 16, size=9)
+    lv = random_xqw(6, 9, 0, 16)[1]
     eqs = symbolic.derive_lstsq_scale_min(True)["equations"]
     s, m = (float(v) for v in ql.lstsq_scale_min(x, lv, w))
     for eq in eqs:
@@ -162,10 +164,7 @@ def test_gradient_vanishes_at_the_numpy_refit():
 
 
 def test_error_expression_evaluates_to_the_weighted_sse():
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=7)
-    q = rng.integers(-4, 4, size=7)
-    w = rng.uniform(size=7)
+    x, q, w = random_xqw(5, 7, -4, 4)
     err = symbolic.derive_lstsq_scale(True)["error"]
     assert float(symbolic.evaluate(err, x, q, w, d=0.3)) == pytest.approx(
         np.sum(w * (x - 0.3 * q) ** 2)
