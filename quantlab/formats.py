@@ -319,7 +319,9 @@ def pack(
         arr = np.asarray(params[name], dtype=np.float32)
         if arr.shape != param_shape:
             raise ValueError(f"{name} must have shape {param_shape}, got {arr.shape}")
-        if not np.all(np.isfinite(arr.astype(np.float16))):
+        with np.errstate(over="ignore"):
+            in_range = np.all(np.isfinite(arr.astype(np.float16)))
+        if not in_range:
             raise ValueError(f"{name} must be finite and within the float16 range")
         params[name] = arr.reshape(n_blocks, 1)
     blocks = grouping.to_groups(c)
@@ -569,7 +571,9 @@ def quantize(
             f"{f.name} block size {f.block_size}"
         )
     # The blocks are the groups of the core's one mechanism (the same as Quantizer(block_size=32)).
-    blocks = Grouping(block_size=f.block_size).to_groups(np.ascontiguousarray(arr, np.float32))
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, rejected below
+        x32 = np.ascontiguousarray(arr, np.float32)
+    blocks = Grouping(block_size=f.block_size).to_groups(x32)
     if w is not None:
         wa = as_weights(w, arr.shape).reshape(blocks.shape)
         if isinstance(methods, str) or not all(mt in WEIGHTED_METHODS for mt in methods):
@@ -581,7 +585,10 @@ def quantize(
         d, m, stored = _reference_blocks(f, rows)
         _pack_blocks(f, d, m, stored, out)
 
-    out = _by_chunks(encode, blocks, np.empty((blocks.shape[0], f.bytes_per_block), np.uint8))
+    # A block whose float32 range is subnormal has 1/d = inf, as in the reference: its codes
+    # come out of the same inf/NaN casts there and here, and its float16 d is 0 anyway.
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _by_chunks(encode, blocks, np.empty((blocks.shape[0], f.bytes_per_block), np.uint8))
     if w is not None:
         out = _weighted_blocks(f, blocks, wa, out, methods)
     return out.reshape(*arr.shape[:-1], arr.shape[-1] // f.block_size * f.bytes_per_block)
