@@ -9,6 +9,7 @@ server. Screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,36 @@ DOCS = ROOT / "docs"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 COURSE = [nb for nb in NOTEBOOKS if nb.name[:1].isdigit()]
 BUILD_TIMEOUT = 600
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+# Output types that myst-nb renders in preference to text/latex (its HTML render priority).
+BEFORE_LATEX = ("application/vnd.jupyter.widget-view+json", "text/html", *IMAGE_TYPES)
+
+
+def notebook_facts(nb: Path) -> dict:
+    """What the stored notebook holds, read from its JSON (not from the site built from it)."""
+    cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    outputs = [o.get("data", {}) for c in cells for o in c.get("outputs", [])]
+    latex = [d for d in outputs if "text/latex" in d and not any(t in d for t in BEFORE_LATEX)]
+    return {
+        "maths": "$" in markdown or "\\begin{" in markdown or bool(latex),
+        "images": sum(any(t in d for t in IMAGE_TYPES) for d in outputs),
+    }
+
+
+def _has_widget_state(nb: Path) -> bool:
+    meta = json.loads(nb.read_text(encoding="utf-8")).get("metadata", {})
+    state = meta.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    return bool(state.get("state"))
+
+
+def notebook_for_browser() -> Path | None:
+    """The notebook page the browser test opens: 01 once it exists, else one with maths."""
+    if not COURSE:
+        return None
+    first = [nb for nb in COURSE if nb.name.startswith("01")]
+    with_maths = [nb for nb in COURSE if notebook_facts(nb)["maths"]]
+    return (first or with_maths or COURSE)[0]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +82,25 @@ def test_api_page_per_module(site: Path) -> None:
     for module in modules:
         page = site / "api" / f"quantlab.{module}.html"
         assert page.is_file(), f"no API page for quantlab.{module}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: nb.stem)
+def test_notebook_page_has_stored_outputs(site: Path, nb: Path) -> None:
+    """Every figure, the maths and the widget state stored in a notebook reach its page."""
+    expected = notebook_facts(nb)
+    page = site / "notebooks" / f"{nb.stem}.html"
+    html = page.read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]*\bsrc="([^"]+)"', html)
+    assert len(images) >= expected["images"], f"{nb.name}: figures missing from its page"
+    missing = [src for src in images if not (page.parent / src).resolve().is_file()]
+    assert not missing, f"{nb.name}: images not in the site: {missing}"
+    if expected["maths"]:
+        assert 'class="math' in html, f"{nb.name}: its maths is not marked up as maths"
+        assert "vendor/mathjax/es5/tex-chtml.js" in html, f"{nb.name}: MathJax is not loaded"
+    if _has_widget_state(nb):
+        assert "application/vnd.jupyter.widget-state+json" in html
+        assert "vendor/html-manager/dist/embed-amd.js" in html
+        assert "vendor/requirejs/require.js" in html
 
 
 def test_site_needs_no_cdn(site: Path) -> None:
@@ -154,17 +204,23 @@ def test_landing_page_in_browser(server: str) -> None:
 
 @pytest.mark.skipif(not COURSE, reason="no course notebook yet")
 def test_notebook_page_in_browser(server: str) -> None:
-    first = COURSE[0]
-    open_and_check(server, f"notebooks/{first.stem}.html", "docs-notebook.png", min_images=1)
+    """Maths typeset wherever the notebook has maths; all its figures load; nothing fails."""
+    nb = notebook_for_browser()
+    expected = notebook_facts(nb)
+    facts = open_and_check(
+        server,
+        f"notebooks/{nb.stem}.html",
+        "docs-notebook.png",
+        maths=expected["maths"],
+        min_images=expected["images"],
+    )
+    assert facts["maths"] > 0 or not expected["maths"], "the notebook's maths is not on its page"
 
 
-def _has_widget_state(nb: Path) -> bool:
-    meta = json.loads(nb.read_text(encoding="utf-8")).get("metadata", {})
-    state = meta.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
-    return bool(state.get("state"))
-
-
-WIDGET_NOTEBOOKS = [nb for nb in NOTEBOOKS if _has_widget_state(nb)]
+# The playground first: it has the most widgets (the course notebooks have one or two at most).
+WIDGET_NOTEBOOKS = sorted(
+    (nb for nb in NOTEBOOKS if _has_widget_state(nb)), key=lambda nb: "playground" not in nb.name
+)
 
 
 @pytest.mark.skipif(not WIDGET_NOTEBOOKS, reason="no notebook with stored widget state yet")
