@@ -91,14 +91,21 @@ class Grouping:
 
     # -- values -------------------------------------------------------------------------------
     def to_groups(self, x: NDArray) -> NDArray:
-        """View ``x`` as ``(n_groups, group_size)``: one row per group."""
+        """``x`` as a C-contiguous ``(n_groups, group_size)`` array: one row per group.
+
+        Each row holds its group's values in the order ``x[index of the group].ravel()`` gives,
+        contiguous, so that a reduction over a row sums exactly as it would for that group alone
+        (per-group results equal per-tensor results on each group, bit for bit).
+        """
         self.check(x.shape)
         if self.channel_axis is not None:
             axis = self._axis(x.shape)
-            return np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
-        if self.block_size is not None:
-            return x.reshape(-1, self.block_size)
-        return x.reshape(1, -1)
+            rows = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+        elif self.block_size is not None:
+            rows = x.reshape(-1, self.block_size)
+        else:
+            rows = x.reshape(1, -1)
+        return np.ascontiguousarray(rows)
 
     def from_groups(self, groups: NDArray, shape: tuple[int, ...]) -> NDArray:
         """Inverse of :meth:`to_groups`: put ``(n_groups, group_size)`` values back in ``shape``."""
