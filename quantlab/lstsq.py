@@ -63,21 +63,26 @@ def scale_min_groups(xg: NDArray, lg: NDArray, wg: NDArray) -> tuple[NDArray, ND
 
     Singular rows (all codes with positive weight equal) get ``scale = 0`` and ``min`` equal to
     the weighted mean of ``x``.
+
+    Computed in the centred form of the same solution: with the weighted means
+    ``l_bar = sum(w*l)/sum(w)`` and ``x_bar = sum(w*x)/sum(w)``,
+    ``scale = sum(w*(l - l_bar)*(x - x_bar)) / sum(w*(l - l_bar)**2)`` and
+    ``min = x_bar - scale*l_bar`` (dividing the numerators and ``D`` above by ``sum(w)``). It
+    avoids the cancellation in ``D`` (which can round to 0 for very unequal weights) and in the
+    numerators (data far from 0).
     """
     wg = _refit_weights(wg)
-    sw = wg.sum(axis=1, keepdims=True)
-    sl = np.sum(wg * lg, axis=1, keepdims=True)
-    sll = np.sum(wg * lg * lg, axis=1, keepdims=True)
-    sx = np.sum(wg * xg, axis=1, keepdims=True)
-    sxl = np.sum(wg * xg * lg, axis=1, keepdims=True)
+    sw = wg.sum(axis=1, keepdims=True)  # >= 1: the largest weight is 1
+    l_bar = np.sum(wg * lg, axis=1, keepdims=True) / sw
+    x_bar = np.sum(wg * xg, axis=1, keepdims=True) / sw
     used = wg > 0
-    lmax = np.where(used, lg, np.iinfo(np.int64).min).max(axis=1, keepdims=True)
-    lmin = np.where(used, lg, np.iinfo(np.int64).max).min(axis=1, keepdims=True)
-    regular = lmax > lmin
-    D = sw * sll - sl * sl
-    D = np.where(regular, D, 1.0)
-    scale = np.where(regular, (sw * sxl - sx * sl) / D, 0.0)
-    minimum = np.where(regular, (sx * sll - sxl * sl) / D, sx / sw)
+    lmax = np.where(used, lg, -np.inf).max(axis=1, keepdims=True)
+    lmin = np.where(used, lg, np.inf).min(axis=1, keepdims=True)
+    dl = np.where(lmax > lmin, lg - l_bar, 0.0)  # exactly 0 in singular rows
+    sll = np.sum(wg * dl * dl, axis=1, keepdims=True)
+    slx = np.sum(wg * dl * (xg - x_bar), axis=1, keepdims=True)
+    scale = np.divide(slx, sll, out=np.zeros_like(slx), where=sll > 0)
+    minimum = x_bar - scale * l_bar
     return scale, minimum
 
 

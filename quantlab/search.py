@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from .lstsq import effective_weights
+from .lstsq import _refit_weights as selection_weights
 from .scheme import Scheme
 
 #: The reference grid (absolute, in units of x): -1.0, -0.9, ..., +1.0.
@@ -55,9 +55,13 @@ def _chunked(n_groups: int, per_group: int, fn: Callable[[slice], dict]) -> dict
 
 
 def _reported(err_sel: NDArray, wg: NDArray) -> NDArray:
-    """Errors chosen with effective weights, reported with the real ones (0 if all weights 0)."""
-    has_weight = wg.sum(axis=-1) > 0
-    return np.where(has_weight.reshape(has_weight.shape + (1,) * (err_sel.ndim - 1)), err_sel, 0.0)
+    """Errors chosen with ``w / max(w)`` (selection weights), reported with the real weights.
+
+    Multiplying back by ``max(w)`` gives ``mean(w * (x - x_hat)**2)``; 0 if all weights are 0.
+    """
+    top = wg.max(axis=-1)
+    top = top.reshape(top.shape + (1,) * (err_sel.ndim - 1))
+    return np.where(top > 0, err_sel * np.where(top > 0, top, 1.0), 0.0)
 
 
 def grid_search(scheme: Scheme, xg: NDArray, wg: NDArray, offsets: NDArray, relative: bool) -> dict:
@@ -72,7 +76,7 @@ def grid_search(scheme: Scheme, xg: NDArray, wg: NDArray, offsets: NDArray, rela
 
     def run(sl: slice) -> dict:
         x, w = xg[sl], wg[sl]
-        wsel = effective_weights(w)
+        wsel = selection_weights(w)
         g = x.shape[0]
         off = offsets[None, :] * (scheme.data_range(x) if relative else 1.0)  # (g, K)
         scale0, min0, valid = scheme.initial(x, off)
@@ -115,7 +119,7 @@ def refine(
     Returns ``(q, scale, min, n_iter)`` with ``(G, 1)`` parameters least-squares optimal for
     ``q``. ``n_iter`` counts refits (the largest over the groups).
     """
-    wsel = effective_weights(wg)
+    wsel = selection_weights(wg)
     scale, minimum, _ = scheme.initial(xg, np.zeros((xg.shape[0], 1)))
     q = scheme.round(xg, scale, minimum)
     n_iter = 0
@@ -145,7 +149,7 @@ def _best_positive_scale(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray
     # x_j > 0 climbs to 2**(n-1) - 1; x_j < 0 descends to -2**(n-1).
     n_steps = np.where(xg > 0, steps - 1, np.where(xg < 0, steps, 0))[..., None]
     real = k < n_steps
-    with np.errstate(divide="ignore"):
+    with np.errstate(over="ignore"):  # a breakpoint beyond the float range is never reached
         t = np.where(real, (k + 0.5) / np.where(ax > 0, ax, 1.0), np.inf)
     dxq = np.where(real, wg[..., None] * ax, 0.0)
     dqq = np.where(real, wg[..., None] * (2 * k + 1), 0.0)
@@ -170,7 +174,7 @@ def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]
     """
     if scheme.use_min:
         raise ValueError("the exact optimum is implemented for the symmetric scale (use_min=False)")
-    wsel = effective_weights(wg)
+    wsel = selection_weights(wg)
     per_group = xg.shape[1] * 2 ** (scheme.n_bits - 1) * 4
 
     def run(sl: slice) -> dict:
