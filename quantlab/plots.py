@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from numpy.typing import ArrayLike, NDArray
@@ -34,7 +35,9 @@ DB_PER_BIT = float(20.0 * np.log10(2.0))
 
 __all__ = [
     "DB_PER_BIT",
+    "bar_steps",
     "bits_sweep",
+    "contour_landscape",
     "error_landscape",
     "plot_bits",
     "plot_histogram",
@@ -298,13 +301,34 @@ def error_landscape(
         raise ValueError("scales must be positive")
     qmax = 2**n - 1
     out = np.empty((s.size, m.size))
-    step = max(1, (1 << 21) // max(1, m.size * xa.size))  # bound the temporary array
+    shifted = xa[None, :] - m[:, None]  # (mins, N)
+    weighted = w is not None
+    # Batches of scales bound the temporary (batch, mins, N) array; the work is vectorized.
+    step = max(1, (1 << 20) // max(1, m.size * xa.size))
     for i in range(0, s.size, step):
         sc = s[i : i + step, None, None]
-        shifted = xa[None, None, :] - m[None, :, None]
-        codes = np.clip(np.round(shifted / sc), 0, qmax)
-        out[i : i + step] = np.mean(wa * (shifted - sc * codes) ** 2, axis=-1)
+        r = shifted / sc
+        np.round(r, out=r)
+        np.clip(r, 0, qmax, out=r)
+        r *= sc
+        np.subtract(shifted, r, out=r)
+        np.square(r, out=r)
+        if weighted:
+            r *= wa
+        np.mean(r, axis=-1, out=out[i : i + step])
     return out
+
+
+def contour_landscape(ax: Axes, scales: NDArray, mins: NDArray, errors: NDArray) -> list[Artist]:
+    """Filled contours of ``log10(errors)`` (20 levels) with thin contour lines; returns both.
+
+    ``errors`` has shape ``(len(scales), len(mins))``; zeros are drawn at the smallest float.
+    """
+    z = np.log10(np.maximum(errors, np.finfo(float).tiny)).T
+    return [
+        ax.contourf(scales, mins, z, levels=20, cmap="viridis", zorder=1),
+        ax.contour(scales, mins, z, levels=20, colors="k", linewidths=0.3, alpha=0.5, zorder=2),
+    ]
 
 
 def plot_landscape(
@@ -342,18 +366,42 @@ def plot_landscape(
     if e.shape != (s.size, m.size):
         raise ValueError(f"errors must have shape {(s.size, m.size)}, got {e.shape}")
     ax = _axes(ax)
-    z = np.log10(np.maximum(e, np.finfo(float).tiny)).T
-    ax.contourf(s, m, z, levels=20, cmap="viridis")
-    ax.contour(s, m, z, levels=20, colors="k", linewidths=0.3, alpha=0.5)
+    contour_landscape(ax, s, m, e)
     if candidates is not None:
         cs, cm = (np.asarray(c, float).ravel() for c in candidates)
-        ax.plot(cs, cm, "o", color="white", markeredgecolor="k", markersize=4, label="candidates")
+        ax.plot(cs, cm, "o", color="white", markeredgecolor="k", markersize=4, label="candidates",
+                zorder=3)  # fmt: skip
     if optimum is not None:
-        ax.plot([optimum[0]], [optimum[1]], "*", color="tab:red", markersize=14, label="optimum")
+        ax.plot([optimum[0]], [optimum[1]], "*", color="tab:red", markersize=14, label="optimum",
+                zorder=3)  # fmt: skip
     ax.set_title("log10 error", fontsize="small")
     marked = optimum is not None or candidates is not None
     _finish(ax, "scale", "min", "upper right" if marked else None)
     return ax
+
+
+def bar_steps(
+    left: ArrayLike, width: float, heights: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Edges and values of a step patch that draws one bar per element.
+
+    Bar ``i`` spans ``[left[i], left[i] + width]`` with height ``heights[i]``; the gaps between
+    bars are steps of height 0. One :meth:`~matplotlib.axes.Axes.stairs` patch draws thousands
+    of bars as fast as one (a bar container holds one rectangle per element).
+
+    Returns
+    -------
+    edges : ndarray
+        ``2n`` increasing edges.
+    values : ndarray
+        ``2n - 1`` step heights: ``values[::2]`` are the bar heights.
+    """
+    lo = np.asarray(left, float).ravel()
+    h = np.asarray(heights, float).ravel()
+    edges = np.column_stack([lo, lo + width]).ravel()
+    values = np.zeros(max(2 * h.size - 1, 0))
+    values[::2] = h
+    return edges, values
 
 
 def plot_weighted_errors(
@@ -364,7 +412,7 @@ def plot_weighted_errors(
     *,
     ax: Axes | None = None,
 ) -> Axes:
-    """Per-element squared error of an unweighted and a weighted fit, with the weights.
+    """Per-element squared error ``(x - x_hat)**2`` of an unweighted and a weighted fit.
 
     Parameters
     ----------
@@ -380,7 +428,10 @@ def plot_weighted_errors(
     Returns
     -------
     Axes
-        Bars labelled ``"unweighted fit"`` and ``"weighted fit"`` (one per element).
+        Two bars per element: element ``i``'s bars span ``[i - 0.4, i]`` (label
+        ``"unweighted fit"``) and ``[i, i + 0.4]`` (label ``"weighted fit"``). Each series is one
+        :class:`~matplotlib.patches.StepPatch` (see :func:`bar_steps`):
+        ``patch.get_data().values[::2]`` are the bar heights.
     """
     xa = as_float_array(x, "x").ravel()
     e0 = (xa - as_float_array(x_hat, "x_hat").ravel()) ** 2
@@ -389,13 +440,21 @@ def plot_weighted_errors(
     if e0.shape != xa.shape or e1.shape != xa.shape:
         raise ValueError("x, x_hat and x_hat_weighted must have the same size")
     ax = _axes(ax)
-    idx = np.arange(xa.size)
-    ax.bar(idx - 0.2, e0, width=0.4, color="tab:gray", label="unweighted fit")
-    ax.bar(idx + 0.2, e1, width=0.4, color="tab:green", label="weighted fit")
+    idx = np.arange(xa.size, dtype=float)
+    for left, err, color, label in (
+        (idx - 0.4, e0, "tab:gray", "unweighted fit"),
+        (idx, e1, "tab:green", "weighted fit"),
+    ):
+        edges, values = bar_steps(left, 0.4, err)
+        ax.stairs(values, edges, fill=True, color=color, linewidth=0, label=label)
+    ax.set_xlim(-0.6, xa.size - 0.4)
+    ax.set_ylim(0, 1.1 * max(float(e0.max()), float(e1.max())) or 1.0)
     ax.set_xlabel("element")
     ax.set_ylabel("squared error")
     twin = ax.twinx()
-    twin.plot(idx, wa, "d", color="tab:purple", label="weight")
+    twin.plot(idx, wa, "d", color="tab:purple", markersize=4 if xa.size <= 64 else 1.5,
+              label="weight")  # fmt: skip
+    twin.set_ylim(0, 1.1 * float(wa.max()) or 1.0)
     twin.set_ylabel("weight")
     handles = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()

@@ -28,8 +28,11 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from numpy.typing import ArrayLike, NDArray
+from PIL import Image as PILImage
 
 from . import plots
 from ._validation import as_finite_float, as_float_array, as_weights, check_n_bits
@@ -416,7 +419,7 @@ def search_view(
     use_min: bool = True,
     w: ArrayLike | None = None,
     relative: bool = True,
-    grid: int = 48,
+    grid: int = 40,
 ) -> SearchView:
     """Grid search (SPEC item 7) with the landscape of the error around its candidates.
 
@@ -433,7 +436,7 @@ def search_view(
         Importance weights.
     relative : bool, default True
         quantlab's relative grid, or the reference grid in units of x (``relative=False``).
-    grid : int, default 48
+    grid : int, default 40
         Points per axis of the landscape.
 
     Returns
@@ -572,6 +575,17 @@ def find_artist(ax: Axes, label: str) -> Artist:
     raise KeyError(label)
 
 
+def _nice_top(value: float) -> float:
+    """An upper axis limit above ``value`` on an eighth-decade grid (1, 1.33, 1.78, 2.37, ...).
+
+    Limits from this grid stay the same while ``value`` moves a little, so the plot's static
+    part need not be redrawn.
+    """
+    if not value > 0:
+        return 1.0
+    return float(10 ** (np.ceil(8 * np.log10(1.05 * value)) / 8))
+
+
 def _error_html(message: str) -> str:
     return f'<span style="color:#b00">{html.escape(message)}</span>'
 
@@ -586,7 +600,7 @@ class _Explorer(widgets.VBox):
     figsize: tuple[float, float] = (9.0, 3.4)
     dpi: int = 80
     ncols: int = 2
-    margins: Mapping[str, float] = {"left": 0.08, "right": 0.97, "bottom": 0.16, "top": 0.92}
+    margins: Mapping[str, float] = {"left": 0.09, "right": 0.97, "bottom": 0.16, "top": 0.92}
 
     def __init__(self, controls: Mapping[str, widgets.ValueWidget]) -> None:
         super().__init__()
@@ -599,6 +613,8 @@ class _Explorer(widgets.VBox):
         self.state: Any = None
         self.error: str | None = None
         self._drawn = False
+        self._background: Any = None
+        self._background_key: tuple | None = None
         width = int(self.figsize[0] * self.dpi)
         self.image = widgets.Image(format="png", layout=widgets.Layout(width=f"{width}px"))
         self.image.add_class("quantlab-plot")
@@ -624,7 +640,16 @@ class _Explorer(widgets.VBox):
         """Update the drawing for a new state (default: clear and draw again)."""
         for ax in self.figure.axes:
             ax.clear()
+        self._background = None
         self.draw(state)
+
+    def animated(self) -> list[Artist]:
+        """The artists :meth:`redraw` changes in place (default none: every render is full).
+
+        :meth:`render` draws everything else once, keeps that background while no axis limit
+        changes, and then only draws these artists on top of it (matplotlib "blitting").
+        """
+        return []
 
     # -- machinery ----------------------------------------------------------------------------
     def _update(self, **values: Any) -> Any:
@@ -646,9 +671,28 @@ class _Explorer(widgets.VBox):
         return state
 
     def render(self) -> bytes:
-        """The figure as PNG bytes."""
+        """The figure as PNG bytes.
+
+        The static part (axes, ticks, labels, legends, fixed artists) is drawn only when it
+        changes: when an axis limit differs from the cached background's, or after a full
+        :meth:`redraw`. The :meth:`animated` artists are then drawn over it.
+        """
+        canvas = self.figure.canvas
+        moving = self.animated()
+        key = tuple((ax.get_xlim(), ax.get_ylim()) for ax in self.figure.axes)
+        if self._background is None or key != self._background_key:
+            for artist in moving:
+                artist.set_animated(True)
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(self.figure.bbox)
+            self._background_key = key
+        else:
+            canvas.restore_region(self._background)
+        for artist in moving:
+            self.figure.draw_artist(artist)
+        image = PILImage.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])  # opaque: RGB
         buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=self.dpi)
+        image.save(buf, format="png", compress_level=1)
         return buf.getvalue()
 
     def update(self, **values: Any) -> Any:
@@ -751,7 +795,40 @@ class QuantExplorer(_Explorer):
         plots.plot_histogram(state.x, state.levels, state.clip_range, ax=left)
         plots.plot_staircase(state.x, state.x_hat, curve=state.curve, ax=right)
         self._top = max(p.get_height() for p in left.patches)
+        self._frames: dict[str, tuple[float, float]] = {}
         self.redraw(state)
+
+    def frame(self, state: Exploration) -> tuple[float, float]:
+        """The x range of the histogram (and y range of the staircase) for ``state``.
+
+        It covers the data and the clip ranges of round-to-nearest at every bit width and at
+        the extreme range offsets of the slider, for the state's scheme, so the axes stay put
+        while bits, offset and method change (and the plot only needs its moving artists
+        redrawn); a clip range beyond it (e.g. of a search) widens it.
+        """
+        if state.scheme not in self._frames:
+            ctl = self.controls
+            ends = [float(self.x.min()), float(self.x.max())]
+            for n in range(ctl["n_bits"].min, ctl["n_bits"].max + 1):
+                for off in (ctl["offset"].min, ctl["offset"].max):
+                    ends.extend(explore(self.x, n, scheme=state.scheme, offset=off).clip_range)
+            self._frames[state.scheme] = (min(ends), max(ends))
+        lo, hi = self._frames[state.scheme]
+        lo, hi = min(lo, state.clip_range[0]), max(hi, state.clip_range[1])
+        pad = 0.04 * (hi - lo or 1.0)
+        return lo - pad, hi + pad
+
+    def animated(self) -> list[Artist]:
+        """Levels, clip lines, staircase, values and both titles."""
+        left, right = self.axes
+        return [
+            find_artist(left, "levels"),
+            find_artist(left, "clip range"),
+            find_artist(right, "staircase"),
+            find_artist(right, "values"),
+            left.title,
+            right.title,
+        ]
 
     def redraw(self, state: Exploration) -> None:
         """Move the levels, the clip lines, the staircase and the points in place."""
@@ -760,23 +837,25 @@ class QuantExplorer(_Explorer):
         find_artist(left, "levels").set_segments(plots._level_segments(state.levels, top))
         lo, hi = state.clip_range
         find_artist(left, "clip range").set_data([lo, lo, np.nan, hi, hi], [0, top, np.nan, 0, top])
-        xs = np.sort(state.x)
-        x_lo = min(float(xs[0]), lo)
-        x_hi = max(float(xs[-1]), hi)
-        pad = 0.05 * (x_hi - x_lo or 1.0)
-        left.set_xlim(x_lo - pad, x_hi + pad)
+        frame = self.frame(state)
+        left.set_xlim(*frame)
         t, t_hat = state.curve
         find_artist(right, "staircase").set_data(t, t_hat)
         order = np.argsort(state.x, kind="stable")
         find_artist(right, "values").set_ydata(state.x_hat[order])
-        y_lo = min(float(t_hat.min()), float(xs[0]))
-        y_hi = max(float(t_hat.max()), float(xs[-1]))
-        pad = 0.05 * (y_hi - y_lo or 1.0)
-        right.set_ylim(y_lo - pad, y_hi + pad)
+        right.set_ylim(min(frame[0], float(t[0])), max(frame[1], float(t[-1])))
         right.set_xlim(float(t[0]), float(t[-1]))
         title = f"{state.scheme}, {state.method}, {state.n_bits} bits"
         left.set_title(title, fontsize="small")
         right.set_title(f"SQNR {state.sqnr_db:.2f} dB", fontsize="small")
+
+
+def _log_axis(ax: Axes) -> None:
+    """A log y axis labelled at 1, 2 and 5 times powers of ten in plain text (no mathtext)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 class SearchExplorer(_Explorer):
@@ -826,7 +905,7 @@ class SearchExplorer(_Explorer):
         left, right = self.axes
         assert state.result.table is not None
         plots.plot_search(state.result.table, ax=left)
-        left.set_yscale("log")
+        _log_axis(left)
         if state.mins is not None:
             plots.plot_landscape(
                 state.scales,
@@ -841,8 +920,40 @@ class SearchExplorer(_Explorer):
             right.plot(*state.candidates, "o", markersize=4, label="candidates")
             right.plot([state.optimum[0]], [state.optimum[1]], "*", color="tab:red",
                        markersize=12, label="optimum")  # fmt: skip
-            right.set_yscale("log")
+            _log_axis(right)
             plots._finish(right, "d", "error (MSE)")
+        self._two_d = state.mins is not None
+        for axis in (left.xaxis, right.xaxis, right.yaxis if self._two_d else None):
+            if axis is not None:
+                axis.set_major_locator(MaxNLocator(5))  # fewer labels: faster redraws
+        self._contours = [c for c in right.collections if isinstance(c, ContourSet)]
+
+    def redraw(self, state: SearchView) -> None:
+        """Give the lines and markers their new data and draw the contours again."""
+        if (state.mins is not None) != self._two_d:  # the other kind of landscape
+            super().redraw(state)
+            return
+        left, right = self.axes
+        table = state.result.table
+        assert table is not None and table.best is not None
+        off, after, b = table["offset"], table["error_after"], int(table.best)
+        find_artist(left, "before refit").set_data(off, table["error_before"])
+        find_artist(left, "after refit").set_data(off, after)
+        find_artist(left, "best").set_data([off[b]], [after[b]])
+        left.relim()
+        left.autoscale_view()
+        find_artist(right, "candidates").set_data(*state.candidates)
+        find_artist(right, "optimum").set_data([state.optimum[0]], [state.optimum[1]])
+        if state.mins is None:
+            find_artist(right, "error of d").set_data(state.scales, state.errors)
+            right.relim()
+            right.autoscale_view()
+            return
+        for contours in self._contours:
+            contours.remove()
+        self._contours = plots.contour_landscape(right, state.scales, state.mins, state.errors)
+        right.set_xlim(float(state.scales[0]), float(state.scales[-1]))
+        right.set_ylim(float(state.mins[0]), float(state.mins[-1]))
 
 
 @dataclass(frozen=True)
@@ -936,7 +1047,12 @@ class BitsExplorer(_Explorer):
         find_artist(ax, f"{plots.DB_PER_BIT:.2f} dB/bit").set_ydata(state.rule)
         lo = min(float(state.sqnr.min()), float(state.rule.min()))
         hi = max(float(state.sqnr.max()), float(state.rule.max()))
-        ax.set_ylim(lo - 3, hi + 3)
+        ax.set_ylim(5 * np.floor((lo - 2) / 5), 5 * np.ceil((hi + 2) / 5))  # steady limits
+
+    def animated(self) -> list[Artist]:
+        """The measured line and the rule."""
+        ax = self.axes[0]
+        return [find_artist(ax, "measured"), find_artist(ax, f"{plots.DB_PER_BIT:.2f} dB/bit")]
 
 
 class WeightsExplorer(_Explorer):
@@ -992,15 +1108,28 @@ class WeightsExplorer(_Explorer):
         )
         self.redraw(state)
 
+    def _twin(self) -> Axes:
+        ax = self.axes[0]
+        return next(a for a in self.figure.axes if a is not ax)
+
     def redraw(self, state: WeightComparison) -> None:
         """Set the bar heights and the weight markers in place."""
         ax = self.axes[0]
-        twin = next(a for a in self.figure.axes if a is not ax)
         e0 = (state.x - state.unweighted.x_hat) ** 2
         e1 = (state.x - state.weighted.x_hat) ** 2
         for label, heights in (("unweighted fit", e0), ("weighted fit", e1)):
-            for rect, h in zip(find_artist(ax, label), heights, strict=True):
-                rect.set_height(h)
-        ax.set_ylim(0, 1.1 * max(float(e0.max()), float(e1.max()), 1e-12))
+            patch = find_artist(ax, label)
+            patch.set_data(values=plots.bar_steps(patch.get_data().edges[::2], 0.4, heights)[1])
+        ax.set_ylim(0, _nice_top(max(float(e0.max()), float(e1.max()))))
+        twin = self._twin()
         find_artist(twin, "weight").set_ydata(state.w)
-        twin.set_ylim(0, 1.1 * max(float(state.w.max()), 1e-12))
+        twin.set_ylim(0, _nice_top(float(state.w.max())))
+
+    def animated(self) -> list[Artist]:
+        """Both bar series and the weights."""
+        ax = self.axes[0]
+        return [
+            find_artist(ax, "unweighted fit"),
+            find_artist(ax, "weighted fit"),
+            find_artist(self._twin(), "weight"),
+        ]
