@@ -120,9 +120,10 @@ class Quantizer:
     def _out(self, p: NDArray | None, shape: tuple[int, ...]) -> NDArray | None:
         return None if p is None else self.grouping.params_from_groups(p, shape)
 
-    def _result(self, x, xg, wg, q, scale, minimum, method, **extra) -> QuantResult:
+    def _result(self, x, xg, wg, q, scale, minimum, method, error=None, **extra) -> QuantResult:
         g = self.grouping
-        error = self.scheme.error(xg, q, scale, minimum, wg)
+        if error is None:
+            error = self.scheme.error(xg, q, scale, minimum, wg)
         x_hat = self.scheme.dequantize(q, scale, minimum)
         return QuantResult(
             q=g.from_groups(q, x.shape),
@@ -275,9 +276,10 @@ class Quantizer:
                 cols["min"] = out["min_after"][0]
         cols["error_before"] = out["error_before"].mean(axis=0)
         cols["error_after"] = out["error_after"].mean(axis=0)
-        return self._result(
-            xa, xg, wg, out["q"], out["scale"], out["min"], "search", table=Table(cols, best=best)
-        )
+        # The chosen candidate's error as the table computed it: .error equals its best row.
+        table = Table(cols, best=best)
+        q, scale, minimum, error = out["q"], out["scale"], out["min"], out["error"]
+        return self._result(xa, xg, wg, q, scale, minimum, "search", error=error, table=table)
 
     def refine(
         self, x: ArrayLike, w: ArrayLike | None = None, *, max_iter: int = 100

@@ -134,6 +134,9 @@ def refine(
             break
         q = np.where(better[:, None], q_new, q)
     scale, minimum = scheme.refit(xg, q, wsel)
+    # Zero-weight values move neither the error nor the refit: give them the nearest code too,
+    # so that rounding with the returned parameters reproduces every returned code.
+    q = np.where(wsel > 0, q, scheme.round(xg, scale, minimum))
     return q, scale, minimum, n_iter
 
 

@@ -1,0 +1,371 @@
+"""Oracle tests of SPEC item 7: grid search, refinement and the exact optimum of the scale.
+
+Oracles: a brute-force dense search over the scale written in the test (every breakpoint and a
+very fine grid, each assignment refitted by the closed form), and the reference grid-search loop
+written out in the test for the SPEC ``x`` example.
+"""
+
+import numpy as np
+import pytest
+
+import quantlab as ql
+
+X = np.array([5.63109251, -0.66333746, -3.7742885, -5.53918171,
+              -8.02601077, 3.97313181, 0.47977315, 3.40512398])  # fmt: skip
+REFERENCE = [round(-1.0 + 0.1 * i, 1) for i in range(21)]  # -1.0, -0.9, ..., +1.0
+
+
+# -- independent helpers (plain NumPy, formulas from the SPEC) ----------------------------------
+def round_sym(x, d, n_bits):
+    """q = clip(round(x/d), -2**(n-1), 2**(n-1) - 1); d = 0 gives codes 0."""
+    safe = np.where(d == 0, 1.0, d)
+    q = np.where(d == 0, 0.0, np.round(x / safe))
+    return np.clip(q, -(2 ** (n_bits - 1)), 2 ** (n_bits - 1) - 1)
+
+
+def ls_scale(x, q, w):
+    """d = sum(w*x*q) / sum(w*q**2) along the last axis (0 when every code is 0)."""
+    sqq = np.sum(w * q * q, axis=-1, keepdims=True)
+    sxq = np.sum(w * x * q, axis=-1, keepdims=True)
+    return np.where(sqq > 0, sxq / np.where(sqq > 0, sqq, 1.0), 0.0)
+
+
+def ls_scale_min(x, lv, w):
+    """The weighted 2x2 normal equations of SPEC items 5-6 (inputs 1-D)."""
+    sw, sl, sll = np.sum(w), np.sum(w * lv), np.sum(w * lv * lv)
+    sx, sxl = np.sum(w * x), np.sum(w * x * lv)
+    D = sw * sll - sl * sl
+    return (sw * sxl - sx * sl) / D, (sx * sll - sxl * sl) / D
+
+
+def wmse(x, x_hat, w):
+    return np.mean(w * (x - x_hat) ** 2, axis=-1)
+
+
+def brute_force_optimum(x, w, n_bits, n_grid=3000):
+    """Smallest refitted error over round-to-nearest codes for every scale d, per row of x.
+
+    The candidates t = 1/d (both signs) are: every breakpoint (k + 1/2)/|x_j| where a code
+    changes, the midpoints between consecutive breakpoints (one per code assignment), a point
+    beyond the last one (all codes saturated), and a very fine uniform grid.
+    """
+    ax = np.abs(x)[:, :, None]
+    k = np.arange(2 ** (n_bits - 1) + 1)[None, None, :]
+    with np.errstate(divide="ignore"):
+        bp = np.where(ax > 0, (k + 0.5) / np.where(ax > 0, ax, 1), np.nan).reshape(len(x), -1)
+    bp = np.sort(np.nan_to_num(bp, nan=0.0), axis=1)
+    top = bp[:, -1:] * 1.5 + 1.0
+    mids = (bp[:, 1:] + bp[:, :-1]) / 2
+    fine = np.linspace(0, 1, n_grid)[None, 1:] * top
+    t = np.concatenate([bp, mids, top, fine], axis=1)
+    t = np.concatenate([t, -t], axis=1)[:, :, None]  # (G, K, 1)
+    q = np.clip(np.round(x[:, None, :] * t), -(2 ** (n_bits - 1)), 2 ** (n_bits - 1) - 1)
+    xx, ww = x[:, None, :], w[:, None, :]
+    d = ls_scale(xx, q, ww)
+    return wmse(xx, d * q, ww).min(axis=1)
+
+
+def random_blocks(seed, n_blocks, size, kind="normal"):
+    rng = np.random.default_rng(seed)
+    if kind == "normal":
+        x = rng.normal(size=(n_blocks, size))
+    elif kind == "heavy":
+        x = rng.standard_t(2, size=(n_blocks, size))
+    else:
+        x = rng.uniform(-1, 1, size=(n_blocks, size))
+    x *= rng.uniform(0.01, 100, size=(n_blocks, 1))
+    w = rng.uniform(0, 2, size=(n_blocks, size)) * (rng.uniform(size=(n_blocks, size)) > 0.15)
+    return x, w
+
+
+# -- the exact optimum --------------------------------------------------------------------------
+@pytest.mark.parametrize("n_bits", [2, 3, 4, 6])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("kind", ["normal", "heavy", "uniform"])
+def test_optimum_equals_brute_force(n_bits, weighted, kind):
+    x, w = random_blocks(n_bits, 40, 8, kind)
+    w = w if weighted else np.ones_like(x)
+    res = ql.Quantizer(n_bits, block_size=8).optimum(x.ravel(), w.ravel() if weighted else None)
+    brute = brute_force_optimum(x, w, n_bits)
+    np.testing.assert_allclose(res.error, brute, rtol=1e-9, atol=1e-15)
+    # The reported error is the error of the returned codes and scale, recomputed here.
+    q, d = res.q.reshape(x.shape), res.scale[:, None]
+    np.testing.assert_allclose(res.error, wmse(x, d * q, w), rtol=1e-12, atol=1e-15)
+    assert np.all(np.abs(q) <= 2 ** (n_bits - 1))
+    # The scale is the least-squares scale of its codes.
+    np.testing.assert_allclose(d, ls_scale(x, q, w), rtol=1e-12)
+
+
+def test_optimum_8bit_and_ties_equal_brute_force():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(6, 16))
+    w = np.ones_like(x)
+    res = ql.Quantizer(8, block_size=16).optimum(x)
+    np.testing.assert_allclose(res.error.ravel(), brute_force_optimum(x, w, 8), rtol=1e-9)
+    # Repeated magnitudes: many elements share their breakpoints.
+    x = rng.integers(-3, 4, size=(20, 8)).astype(float)
+    res = ql.Quantizer(3, block_size=8).optimum(x)
+    brute = brute_force_optimum(x, np.ones_like(x), 3)
+    np.testing.assert_allclose(res.error.ravel(), brute, atol=1e-12)
+
+
+def test_optimum_on_the_spec_example():
+    res = ql.Quantizer(4).optimum(X)
+    brute = brute_force_optimum(X[None], np.ones((1, 8)), 4, n_grid=20000)
+    assert float(res.error) == pytest.approx(brute[0], rel=1e-12)
+    # Better than rounding with d = m/-8 and than its refit, both worked out by hand.
+    q0 = round_sym(X, -8.02601077 / -8, 4)
+    assert (
+        float(res.error) < wmse(X, ls_scale(X, q0, 1.0) * q0, 1.0) < wmse(X, 8.02601077 / 8 * q0, 1)
+    )
+
+
+@pytest.mark.parametrize("n_bits", [2, 3, 4, 5])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nothing_beats_the_optimum(n_bits, weighted):
+    x, w = random_blocks(100 + n_bits, 60, 16, "heavy")
+    wa = w.ravel() if weighted else None
+    quant = ql.Quantizer(n_bits, block_size=16)
+    best = quant.optimum(x.ravel(), wa).error
+    tol = 1e-12 * best + 1e-15
+    others = [
+        quant.search(x.ravel(), wa),
+        quant.search(x.ravel(), wa, offsets=np.linspace(-0.9, 0.9, 181)),
+        quant.search(x.ravel(), wa, relative=False),
+        quant.search(x.ravel(), wa, offsets=np.linspace(-3, 3, 61), relative=False),
+        quant.refine(x.ravel(), wa),
+        quant.fit(x.ravel(), wa, method="round"),
+        quant.fit(x.ravel(), wa, method="refit"),
+    ]
+    for other in others:
+        assert np.all(other.error >= best - tol), other.method
+    # ... and it is strictly better than rounding somewhere (the yardstick is not trivial).
+    assert np.any(others[-2].error > best * (1 + 1e-6))
+
+
+# -- grid search --------------------------------------------------------------------------------
+def reference_table(x, w, use_min, offsets):
+    """The reference search written out: range + offset, round, refit, error; one row per offset."""
+    rows = []
+    m = x[np.argmax(np.abs(x))]
+    for off in offsets:
+        if use_min:
+            scale = (x.max() - x.min() + off) / 15
+            lv = np.clip(np.round((x - x.min()) / scale), 0, 15)
+            before = wmse(x, scale * lv + x.min(), w)
+            s1, m1 = ls_scale_min(x, lv, w)
+            rows.append((off, before, wmse(x, s1 * lv + m1, w), s1, m1, lv))
+        else:
+            d = np.sign(m) * (abs(m) + off) / -8
+            q = round_sym(x, d, 4)
+            before = wmse(x, d * q, w)
+            d1 = float(ls_scale(x, q, w)[0])
+            rows.append((off, before, wmse(x, d1 * q, w), d1, None, q))
+    return rows
+
+
+@pytest.mark.parametrize("use_min", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_absolute_reference_grid_reproduces_the_reference_table(use_min, weighted):
+    w = np.random.default_rng(1).uniform(0.1, 2, size=8) if weighted else np.ones(8)
+    ref = reference_table(X, w, use_min, REFERENCE)
+    res = ql.Quantizer(4, use_min).search(X, w if weighted else None, relative=False)
+    table = res.table
+    assert len(table) == 21
+    assert {"offset", "error_before", "error_after"} <= set(table.columns)
+    np.testing.assert_allclose(table["offset"], [r[0] for r in ref], atol=1e-12)
+    np.testing.assert_allclose(table["error_before"], [r[1] for r in ref], rtol=1e-12)
+    np.testing.assert_allclose(table["error_after"], [r[2] for r in ref], rtol=1e-12)
+    np.testing.assert_allclose(table["scale"], [r[3] for r in ref], rtol=1e-12)
+    if use_min:
+        np.testing.assert_allclose(table["min"], [r[4] for r in ref], rtol=1e-12)
+    best = int(np.argmin([r[2] for r in ref]))
+    assert float(res.error) == pytest.approx(ref[best][2], rel=1e-12)
+    np.testing.assert_array_equal(res.q, ref[best][5])
+    assert table.best == best
+
+
+def test_reference_table_unweighted_symmetric_by_hand():
+    # Offset 0 is rounding with d = m/-8 (codes worked by hand in test_min_convention), refitted.
+    table = ql.Quantizer(4).search(X, relative=False).table
+    row = list(table["offset"]).index(0.0)
+    q = np.array([6, -1, -4, -6, -8, 4, 0, 3])
+    d = 8.02601077 / 8
+    assert table["error_before"][row] == pytest.approx(np.mean((X - d * q) ** 2), rel=1e-12)
+    d1 = np.sum(X * q) / np.sum(q * q)
+    assert table["error_after"][row] == pytest.approx(np.mean((X - d1 * q) ** 2), rel=1e-12)
+
+
+@pytest.mark.parametrize("use_min", [False, True])
+@pytest.mark.parametrize("relative", [False, True])
+def test_search_table_and_error(use_min, relative):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=64) * 3
+    w = rng.uniform(size=64)
+    offsets = np.linspace(-0.5, 0.5, 11)
+    res = ql.Quantizer(4, use_min).search(x, w, offsets=offsets, relative=relative)
+    t = res.table
+    assert len(t) == 11 and res.method == "search"
+    np.testing.assert_allclose(t["offset"], offsets)
+    assert np.all(t["error_after"] <= t["error_before"] * (1 + 1e-12))
+    assert float(res.error) == np.min(t["error_after"])
+    x_hat = res.scale * res.q + (0.0 if res.min is None else res.min)
+    assert float(res.error) == pytest.approx(np.mean(w * (x - x_hat) ** 2), rel=1e-12)
+    assert float(res.error) == pytest.approx(float(ql.mse(x, x_hat, w)), rel=1e-12)
+    np.testing.assert_allclose(res.x_hat, x_hat, rtol=1e-12)
+    assert "<table>" in t._repr_html_() and "error_after" in t._repr_html_()
+
+
+@pytest.mark.parametrize("use_min", [False, True])
+def test_relative_grid_is_the_absolute_grid_times_the_range(use_min):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=40)
+    width = np.ptp(x) if use_min else np.max(np.abs(x))
+    offsets = np.linspace(-0.3, 0.3, 13)
+    quant = ql.Quantizer(5, use_min)
+    rel = quant.search(x, offsets=offsets)
+    ab = quant.search(x, offsets=offsets * width, relative=False)
+    np.testing.assert_array_equal(rel.q, ab.q)
+    np.testing.assert_allclose(rel.table["error_after"], ab.table["error_after"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("use_min", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_relative_search_is_scale_invariant(use_min, weighted):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(4, 32))
+    w = rng.uniform(size=(4, 32)) if weighted else None
+    quant = ql.Quantizer(4, use_min, block_size=16)
+    base = quant.search(x, w)
+    for factor in (1000.0, 0.001):
+        res = quant.search(x * factor, w)
+        np.testing.assert_array_equal(res.q, base.q)
+        np.testing.assert_allclose(res.scale, base.scale * factor, rtol=1e-9)
+        np.testing.assert_allclose(res.error, base.error * factor**2, rtol=1e-9)
+    # The absolute grid is not: at a thousandth of the scale its offsets swamp the range.
+    small = ql.Quantizer(4, use_min).search(X * 0.001, relative=False)
+    assert not np.array_equal(small.q, ql.Quantizer(4, use_min).search(X, relative=False).q)
+
+
+def test_per_block_search_equals_per_tensor_search_on_each_block():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 24))
+    w = rng.uniform(size=(3, 24))
+    for use_min in (False, True):
+        res = ql.Quantizer(4, use_min, block_size=8).search(x, w)
+        assert len(res.table) == len(ql.DEFAULT_RELATIVE_OFFSETS)
+        errs_after = []
+        for r in range(3):
+            for b in range(3):
+                sl = slice(8 * b, 8 * b + 8)
+                one = ql.Quantizer(4, use_min).search(x[r, sl], w[r, sl])
+                np.testing.assert_array_equal(res.q[r, sl], one.q)
+                assert res.scale[r, b] == pytest.approx(float(one.scale), rel=1e-12)
+                assert res.error[r, b] == pytest.approx(float(one.error), rel=1e-12)
+                errs_after.append(one.table["error_after"])
+        # The per-block table reports the mean over the blocks of each candidate.
+        np.testing.assert_allclose(res.table["error_after"], np.mean(errs_after, axis=0))
+
+
+# -- refinement ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("use_min", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_refine_reaches_a_fixed_point_and_improves(use_min, weighted):
+    x, w = random_blocks(6, 30, 16, "heavy")
+    w = w if weighted else np.ones_like(x)
+    res = ql.Quantizer(4, use_min, block_size=16).refine(x, w if weighted else None)
+    q = res.q
+    s = res.scale
+    assert s.shape == (30, 1)
+    if use_min:
+        m = res.min
+        # Codes stop changing: rounding with the final parameters gives the same codes.
+        np.testing.assert_array_equal(np.clip(np.round((x - m) / s), 0, 15), q)
+        for i in range(len(x)):
+            np.testing.assert_allclose(ls_scale_min(x[i], q[i], w[i]), (s[i, 0], m[i, 0]))
+        # Min/max rounding and its refit, written out here.
+        lo = x.min(axis=1, keepdims=True)
+        s0 = (x.max(axis=1, keepdims=True) - lo) / 15
+        l0 = np.clip(np.round((x - lo) / s0), 0, 15)
+        e_round = wmse(x, s0 * l0 + lo, w)
+        fits = [ls_scale_min(x[i], l0[i], w[i]) for i in range(len(x))]
+        e_refit = np.array([wmse(x[i], a * l0[i] + b, w[i]) for i, (a, b) in enumerate(fits)])
+        x_hat = s * q + m
+    else:
+        np.testing.assert_array_equal(round_sym(x, s, 4), q)
+        np.testing.assert_allclose(s, ls_scale(x, q, w), rtol=1e-12)
+        mm = np.take_along_axis(x, np.argmax(np.abs(x), axis=1)[:, None], axis=1)
+        q0 = round_sym(x, mm / -8, 4)
+        e_round = wmse(x, mm / -8 * q0, w)
+        e_refit = wmse(x, ls_scale(x, q0, w) * q0, w)
+        x_hat = s * q
+    error = res.error.ravel()
+    np.testing.assert_allclose(error, wmse(x, x_hat, w), rtol=1e-12)
+    assert np.all(error <= e_refit * (1 + 1e-12) + 1e-15)
+    assert np.all(e_refit <= e_round * (1 + 1e-12) + 1e-15)
+    assert np.any(error < e_refit * (1 - 1e-6))  # it does something
+    assert 1 <= res.n_iter < 100
+
+
+def test_refine_on_the_spec_example():
+    res = ql.Quantizer(4).refine(X)
+    d = float(res.scale)
+    np.testing.assert_array_equal(round_sym(X, d, 4), res.q)
+    assert d == pytest.approx(np.sum(X * res.q) / np.sum(res.q**2), rel=1e-14)
+    q0 = np.array([6, -1, -4, -6, -8, 4, 0, 3])
+    assert float(res.error) <= np.mean((X - ls_scale(X, q0, 1.0) * q0) ** 2)
+
+
+# -- degenerate legal input ---------------------------------------------------------------------
+METHOD_CALLS = {
+    "search": lambda qz, x, w: qz.search(x, w),
+    "search_abs": lambda qz, x, w: qz.search(x, w, relative=False),
+    "refine": lambda qz, x, w: qz.refine(x, w),
+    "optimum": lambda qz, x, w: qz.optimum(x, w),
+}
+# The exact optimum is defined for the symmetric scale only (see test_optimum_rejects_use_min).
+METHOD_CASES = [(m, u) for m in METHOD_CALLS for u in (False, True) if (m, u) != ("optimum", True)]
+
+
+@pytest.mark.parametrize(("method", "use_min"), METHOD_CASES)
+@pytest.mark.parametrize("value", [0.0, 0.7, -3.0])
+def test_constant_and_zero_blocks_are_reproduced(method, use_min, value):
+    x = np.concatenate([np.full(8, value), np.linspace(-1, 2, 8)])
+    res = METHOD_CALLS[method](ql.Quantizer(4, use_min, block_size=8), x, None)
+    for arr in (res.scale, res.error, res.x_hat) + (() if res.min is None else (res.min,)):
+        assert np.all(np.isfinite(arr))
+    np.testing.assert_allclose(res.x_hat[:8], value, rtol=1e-12, atol=1e-15)
+    assert res.error[0] == pytest.approx(0.0, abs=1e-24)
+
+
+@pytest.mark.parametrize(("method", "use_min"), METHOD_CASES)
+def test_all_zero_weights_give_finite_results(method, use_min):
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=16)
+    w = np.concatenate([np.zeros(8), rng.uniform(size=8)])
+    res = METHOD_CALLS[method](ql.Quantizer(4, use_min, block_size=8), x, w)
+    for arr in (res.scale, res.error, res.x_hat) + (() if res.min is None else (res.min,)):
+        assert np.all(np.isfinite(arr))
+    assert res.error[0] == 0.0  # every weight is zero: the weighted error is zero
+    # The first block falls back to the unweighted answer (a minimiser like any other).
+    unweighted = METHOD_CALLS[method](ql.Quantizer(4, use_min), x[:8], None)
+    np.testing.assert_allclose(res.x_hat[:8], unweighted.x_hat, rtol=1e-12)
+
+
+def test_optimum_rejects_use_min():
+    with pytest.raises(ValueError, match="use_min"):
+        ql.Quantizer(4, use_min=True).optimum(X)
+
+
+def test_inputs_are_not_modified():
+    x = X.copy()
+    w = np.linspace(0.1, 1, 8)
+    w0 = w.copy()
+    for use_min in (False, True):
+        quant = ql.Quantizer(4, use_min)
+        quant.search(x, w)
+        quant.search(x, w, relative=False)
+        quant.refine(x, w)
+    ql.Quantizer(4).optimum(x, w)
+    np.testing.assert_array_equal(x, X)
+    np.testing.assert_array_equal(w, w0)
