@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from gguf import GGMLQuantizationType
@@ -19,14 +19,34 @@ from gguf.quants import quantize as gguf_quantize
 from quantlab import formats
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall-clock time of ``repeats`` calls, in seconds."""
-    times = []
+def best_times(fns: Sequence[Callable[[], object]], repeats: int) -> list[float]:
+    """Best wall-clock time of each function over ``repeats`` rounds, in seconds.
+
+    The functions take turns within each round, so a burst of load from other processes on a
+    shared machine slows both sides of a comparison rather than one.
+    """
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
+
+
+def compare(name: str, x: np.ndarray, repeats: int) -> tuple[float, float, float, float]:
+    """Check one format against gguf, then time both: quantize ours/gguf, dequantize ours/gguf."""
+    qtype = GGMLQuantizationType[name]
+    data = formats.quantize(x, name)
+    np.testing.assert_array_equal(data, gguf_quantize(x, qtype))
+    np.testing.assert_array_equal(formats.dequantize(data, name), gguf_dequantize(data, qtype))
+    q_ours, q_ref = best_times(
+        [lambda: formats.quantize(x, name), lambda: gguf_quantize(x, qtype)], repeats
+    )
+    d_ours, d_ref = best_times(
+        [lambda: formats.dequantize(data, name), lambda: gguf_dequantize(data, qtype)], repeats
+    )
+    return q_ours, q_ref, d_ours, d_ref
 
 
 def main() -> None:
@@ -34,6 +54,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4096, help="matrix is size x size")
     parser.add_argument("--repeats", type=int, default=5, help="best of this many runs")
     args = parser.parse_args()
+    if args.size < 1 or args.size % 32:
+        parser.error("--size must be a positive multiple of 32")
 
     x = np.random.default_rng(0).standard_normal((args.size, args.size), dtype=np.float32)
     print(f"{args.size} x {args.size} float32, best of {args.repeats}; times in ms")
@@ -42,16 +64,7 @@ def main() -> None:
         f"{'dequantize':>12}{'gguf':>9}{'ratio':>7}"
     )
     for name in formats.FORMATS:
-        qtype = GGMLQuantizationType[name]
-        data = formats.quantize(x, name)
-        reference = gguf_quantize(x, qtype)
-        np.testing.assert_array_equal(data, reference)
-        np.testing.assert_array_equal(formats.dequantize(data, name), gguf_dequantize(data, qtype))
-
-        q_ours = best_time(lambda n=name: formats.quantize(x, n), args.repeats)
-        q_ref = best_time(lambda t=qtype: gguf_quantize(x, t), args.repeats)
-        d_ours = best_time(lambda n=name: formats.dequantize(data, n), args.repeats)
-        d_ref = best_time(lambda t=qtype: gguf_dequantize(reference, t), args.repeats)
+        q_ours, q_ref, d_ours, d_ref = compare(name, x, args.repeats)
         print(
             f"{name:<7}{1e3 * q_ours:>10.1f}{1e3 * q_ref:>9.1f}{q_ours / q_ref:>7.2f}"
             f"{1e3 * d_ours:>12.1f}{1e3 * d_ref:>9.1f}{d_ours / d_ref:>7.2f}"

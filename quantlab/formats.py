@@ -447,16 +447,35 @@ def _reference_blocks(
     return d, None, np.minimum(v.astype(np.uint8), np.uint8(fmt.qmax - fmt.qmin))
 
 
-def _decode_blocks(fmt: BlockFormat, blocks: NDArray[np.uint8]) -> NDArray[np.float32]:
-    """``x_hat = d*q`` or ``d*l + m`` in float32 for ``(n, bytes_per_block)`` blocks."""
+def _decode_blocks(
+    fmt: BlockFormat, blocks: NDArray[np.uint8], out: NDArray[np.float32] | None = None
+) -> NDArray[np.float32]:
+    """``x_hat = d*q`` or ``d*l + m`` in float32 for ``(n, bytes_per_block)`` blocks.
+
+    The codes are assembled as int8 in place (low nibbles, high nibbles, 5th bits, minus the
+    offset), then each product ``d*q`` is rounded to float32 once and ``m`` added, as in the
+    reference.
+    """
     d, m = _params(fmt, blocks)
-    q = _stored_codes(fmt, blocks).astype(np.float32)
-    if not fmt.use_min and fmt.bits != 8:
-        q += np.float32(fmt.qmin)
-    x_hat = d * q
+    if out is None:
+        out = np.empty((blocks.shape[0], fmt.block_size), np.float32)
+    qs = blocks[:, _field(fmt, "qs")]
+    if fmt.bits == 8:
+        codes = qs.view(np.int8)
+    else:
+        codes = np.empty((blocks.shape[0], fmt.block_size), np.int8)
+        half = fmt.block_size // 2
+        np.bitwise_and(qs, np.uint8(15), out=codes[:, :half].view(np.uint8))
+        np.right_shift(qs, np.uint8(4), out=codes[:, half:].view(np.uint8))
+        if fmt.bits == 5:
+            fifth = np.unpackbits(blocks[:, _field(fmt, "qh")], axis=1, bitorder="little")
+            codes |= (fifth << np.uint8(4)).view(np.int8)
+        if not fmt.use_min:
+            codes -= np.int8(-fmt.qmin)
+    np.multiply(codes, d, out=out)
     if m is not None:
-        x_hat += m
-    return x_hat
+        out += m
+    return out
 
 
 def _by_chunks(fn: Callable[[NDArray, NDArray], None], blocks: NDArray, out: NDArray) -> NDArray:
@@ -617,7 +636,7 @@ def dequantize(data: ArrayLike, fmt: str | BlockFormat) -> NDArray[np.float32]:
     blocks = np.ascontiguousarray(b).reshape(-1, f.bytes_per_block)
 
     def decode(rows: NDArray, out: NDArray) -> None:
-        out[...] = _decode_blocks(f, rows)
+        _decode_blocks(f, rows, out)
 
     out = _by_chunks(decode, blocks, np.empty((blocks.shape[0], f.block_size), np.float32))
     return out.reshape(*b.shape[:-1], b.shape[-1] // f.bytes_per_block * f.block_size)
