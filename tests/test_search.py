@@ -109,6 +109,38 @@ def test_optimum_8bit_and_ties_equal_brute_force():
     np.testing.assert_allclose(res.error.ravel(), brute, atol=1e-12)
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_optimum_one_signed_blocks_use_the_mirrored_code_range(sign):
+    # All values of one sign: the best d may have either sign (a negative d maps positive values
+    # onto the longer negative code range), so both signs must be searched.
+    rng = np.random.default_rng(11)
+    x = sign * rng.uniform(0.1, 1, size=(30, 32))
+    res = ql.Quantizer(4, block_size=32).optimum(x)
+    brute = brute_force_optimum(x, np.ones_like(x), 4)
+    np.testing.assert_allclose(res.error.ravel(), brute, rtol=1e-9)
+    # Positive values mostly prefer d < 0 (9 codes -8..0), negative values d > 0.
+    assert np.mean(np.sign(res.scale) == -sign) > 0.5
+
+
+def test_chunked_processing_gives_the_same_results(monkeypatch):
+    x, w = random_blocks(12, 25, 16, "normal")
+    quant = ql.Quantizer(4, block_size=16)
+    calls = {
+        "optimum": lambda: quant.optimum(x, w),
+        "search": lambda: quant.search(x, w),
+        "search_min": lambda: ql.Quantizer(4, True, block_size=16).search(x, w, relative=False),
+    }
+    whole = {k: f() for k, f in calls.items()}
+    monkeypatch.setattr(ql.search, "CHUNK_ELEMENTS", 100)  # a few groups per chunk
+    for k, f in calls.items():
+        part = f()
+        np.testing.assert_array_equal(part.q, whole[k].q)
+        np.testing.assert_array_equal(part.scale, whole[k].scale)
+        np.testing.assert_array_equal(part.error, whole[k].error)
+        if part.table is not None:
+            np.testing.assert_array_equal(part.table["error_after"], whole[k].table["error_after"])
+
+
 def test_optimum_on_the_spec_example():
     res = ql.Quantizer(4).optimum(X)
     brute = brute_force_optimum(X[None], np.ones((1, 8)), 4, n_grid=20000)
