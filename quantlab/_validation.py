@@ -11,6 +11,18 @@ from numpy.typing import ArrayLike, NDArray
 MIN_BITS = 1
 MAX_BITS = 16
 
+#: Largest magnitude accepted in any array. A weight times a squared error (at most
+#: ``4 * MAX_ABS**3``) and its sum over any array then stay far from float64 overflow, so no
+#: computation returns inf or NaN for accepted input.
+MAX_ABS = 1e75
+
+
+def _asarray(x: ArrayLike, name: str) -> np.ndarray:
+    try:
+        return np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} must be an array of numbers: {exc}") from exc
+
 
 def as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
     """Return ``x`` as a new finite, non-empty float64 array.
@@ -20,12 +32,10 @@ def as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
     TypeError
         If ``x`` is not numeric (strings, objects, complex numbers).
     ValueError
-        If ``x`` is empty or contains NaN or infinity.
+        If ``x`` is ragged, empty, contains NaN or infinity, or a magnitude above
+        :data:`MAX_ABS` (1e75).
     """
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name} must be an array of numbers: {exc}") from exc
+    arr = _asarray(x, name)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
     arr = np.array(arr, dtype=np.float64, copy=True)
@@ -33,18 +43,33 @@ def as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
         raise ValueError(f"{name} is empty")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity")
+    if np.abs(arr).max() > MAX_ABS:
+        raise ValueError(
+            f"{name} has a value of magnitude {np.abs(arr).max():.3g}; at most {MAX_ABS:g} is "
+            "supported (larger values overflow the squared error)"
+        )
     return arr
 
 
 def as_codes(q: ArrayLike, name: str = "q") -> NDArray[np.int64]:
-    """Return integer codes as a new int64 array (integral floats are accepted)."""
-    arr = np.asarray(q)
+    """Return integer codes as a new int64 array (integral floats are accepted).
+
+    Raises
+    ------
+    TypeError
+        If ``q`` is not numeric.
+    ValueError
+        If ``q`` is ragged, empty, non-finite or not integral.
+    """
+    arr = _asarray(q, name)
     if arr.dtype.kind in "iub":
         out = arr.astype(np.int64, copy=True)
     else:
         flt = as_float_array(arr, name)
         if not np.all(flt == np.round(flt)):
             raise ValueError(f"{name} must hold integer codes")
+        if np.abs(flt).max() > 2**53:
+            raise ValueError(f"{name} holds codes beyond 2**53 that are not exact integers")
         out = flt.astype(np.int64)
     if out.size == 0:
         raise ValueError(f"{name} is empty")

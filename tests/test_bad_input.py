@@ -1,0 +1,502 @@
+"""Bad and degenerate input for every public function of the fixed API (SPEC, "Bad input").
+
+Bad input raises a ValueError or TypeError whose message names the argument. Degenerate but legal
+input (a constant block, an all-zero block, all-equal codes in a refit, all-zero weights) gets
+the correct finite answer, never NaN, and no RuntimeWarning (those tests turn warnings into
+errors).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import quantlab as ql
+
+X = np.array([0.5, -1.25, 2.0, 3.5])
+W = np.array([1.0, 0.5, 2.0, 0.25])
+L = np.array([1, 0, 3, 2])  # codes of the min convention
+QS = np.array([1, -2, 3, -4])  # signed codes
+QZ = ql.Quantizer(4)
+QM = ql.Quantizer(4, use_min=True)
+NAN, INF = np.nan, np.inf
+
+#: Functions of x (every other argument valid): label -> f(x).
+X_FUNCS = {
+    "asymmetric_quantization": lambda x: ql.asymmetric_quantization(x, n_bits=4),
+    "symmetric_quantization": lambda x: ql.symmetric_quantization(x, n_bits=4),
+    "Quantizer.quantize": QZ.quantize,
+    "Quantizer(use_min).quantize": QM.quantize,
+    "Quantizer.refit": lambda x: QM.refit(x, L),
+    "Quantizer.error": lambda x: QM.error(x, L, 0.5, -1.0),
+    "Quantizer.search": QZ.search,
+    "Quantizer(use_min).search": QM.search,
+    "Quantizer.refine": QM.refine,
+    "Quantizer.optimum": QZ.optimum,
+    **{f"Quantizer.fit[{m}]": (lambda x, m=m: QZ.fit(x, method=m)) for m in ql.METHODS},
+    "lstsq_scale": lambda x: ql.lstsq_scale(x, QS),
+    "lstsq_scale_min": lambda x: ql.lstsq_scale_min(x, L),
+    "mse": lambda x: ql.mse(x, X),
+    "sqnr_db": lambda x: ql.sqnr_db(x, X),
+    "max_error": lambda x: ql.max_error(x, X),
+}
+#: The same for the argument x_hat of the metrics.
+X_HAT_FUNCS = {
+    "mse": lambda xh: ql.mse(X, xh),
+    "sqnr_db": lambda xh: ql.sqnr_db(X, xh),
+    "max_error": lambda xh: ql.max_error(X, xh),
+}
+#: Functions of the weights w.
+W_FUNCS = {
+    "Quantizer.refit": lambda w: QM.refit(X, L, w),
+    "Quantizer(symmetric).refit": lambda w: QZ.refit(X, QS, w),
+    "Quantizer.error": lambda w: QM.error(X, L, 0.5, -1.0, w),
+    "Quantizer.search": lambda w: QZ.search(X, w),
+    "Quantizer(use_min).search": lambda w: QM.search(X, w),
+    "Quantizer.refine": lambda w: QM.refine(X, w),
+    "Quantizer.optimum": lambda w: QZ.optimum(X, w),
+    **{f"Quantizer.fit[{m}]": (lambda w, m=m: QZ.fit(X, w, method=m)) for m in ql.METHODS},
+    "lstsq_scale": lambda w: ql.lstsq_scale(X, QS, w),
+    "lstsq_scale_min": lambda w: ql.lstsq_scale_min(X, L, w),
+    "mse": lambda w: ql.mse(X, X[::-1], w),
+}
+#: Functions of the codes q.
+Q_FUNCS = {
+    "asymmetric_dequantization": lambda q: ql.asymmetric_dequantization(q, 0.5, 1),
+    "symmetric_dequantization": lambda q: ql.symmetric_dequantization(q, 0.5),
+    "Quantizer.dequantize": lambda q: QZ.dequantize(q, 0.5),
+    "Quantizer(use_min).dequantize": lambda q: QM.dequantize(q, 0.5, -1.0),
+    "Quantizer.refit": lambda q: QM.refit(X, q),
+    "Quantizer.error": lambda q: QM.error(X, q, 0.5, -1.0),
+    "lstsq_scale": lambda q: ql.lstsq_scale(X, q),
+    "lstsq_scale_min": lambda q: ql.lstsq_scale_min(X, q),
+}
+#: Functions that need q to have the shape of x.
+Q_SHAPED = ["Quantizer.refit", "Quantizer.error", "lstsq_scale", "lstsq_scale_min"]
+
+#: Bad arrays: label -> (value, exception, what the message says besides the name).
+BAD_ARRAYS = {
+    "nan": ([0.5, NAN, 2.0, 3.5], ValueError, "NaN"),
+    "inf": ([0.5, INF, 2.0, 3.5], ValueError, "infinity"),
+    "-inf": (np.array([-INF, 1.0, 2.0, 3.5]), ValueError, "infinity"),
+    "empty list": ([], ValueError, "empty"),
+    "empty 2-D": (np.empty((0, 4)), ValueError, "empty"),
+    "strings": (["a", "b", "c", "d"], TypeError, "real numbers"),
+    "a string": ("abcd", TypeError, "real numbers"),
+    "None in a list": ([1.0, None, 2.0, 3.0], TypeError, "real numbers"),
+    "complex": (np.array([1, 2j, 3, 4]), TypeError, "real numbers"),
+    "ragged": ([[1.0, 2.0], [3.0]], ValueError, "array of numbers"),
+    "too large": ([0.5, 1e300, 2.0, 3.5], ValueError, "magnitude"),
+}
+
+
+def _raises(exc, name: str, problem: str = ""):
+    """pytest.raises matching the argument's name as a word, and the problem if given."""
+    pattern = rf"(?s)(?=.*\b{name}\b)(?=.*{problem})"
+    return pytest.raises(exc, match=pattern)
+
+
+# -- NaN, infinity, empty, non-numeric arrays ---------------------------------------------------
+BAD_WEIGHTS = {
+    **BAD_ARRAYS,
+    "negative": ([1.0, -0.5, 1.0, 1.0], ValueError, "non-negative"),
+    "too short": ([1.0, 1.0, 1.0], ValueError, "shape"),
+    "column": (np.ones((4, 1)), ValueError, "shape"),
+    "2-D": (np.ones((2, 2)), ValueError, "shape"),
+    "scalar": (1.0, ValueError, "shape"),
+}
+BAD_CODES = {
+    "nan": ([1, NAN, 2, 3], ValueError, "NaN"),
+    "inf": ([1, INF, 2, 3], ValueError, "infinity"),
+    "fractional": ([1.0, 0.5, 2.0, 3.0], ValueError, "integer"),
+    "beyond 2**53": ([1.0, 1e30, 2.0, 3.0], ValueError, "2\\*\\*53"),
+    "empty": ([], ValueError, "empty"),
+    "empty int": (np.array([], dtype=np.int64), ValueError, "empty"),
+    "strings": (["1", "2", "3", "4"], TypeError, "real numbers"),
+    "complex": (np.array([1, 2j, 3, 4]), TypeError, "real numbers"),
+    "ragged": ([[1, 2], [3]], ValueError, "array of numbers"),
+}
+#: argument name -> (functions of it, its bad values)
+ARGUMENTS = {
+    "x": (X_FUNCS, BAD_ARRAYS),
+    "x_hat": (X_HAT_FUNCS, BAD_ARRAYS),
+    "w": (W_FUNCS, BAD_WEIGHTS),
+    "q": (Q_FUNCS, BAD_CODES),
+}
+BAD_ARRAY_CASES = [
+    pytest.param(arg, func, bad, id=f"{arg}-{func}-{bad}")
+    for arg, (funcs, bads) in ARGUMENTS.items()
+    for func in funcs
+    for bad in bads
+]
+
+
+@pytest.mark.parametrize(("arg", "func", "bad"), BAD_ARRAY_CASES)
+def test_bad_array(arg, func, bad):
+    """NaN, infinity, empty, non-numeric, ragged, too large; negative or misshapen weights."""
+    funcs, bads = ARGUMENTS[arg]
+    value, exc, problem = bads[bad]
+    with _raises(exc, arg, problem):
+        funcs[func](value)
+
+
+@pytest.mark.parametrize("q", [[1, 0, 3], [[1, 0], [3, 2]], [[1, 0, 3, 2]]])
+@pytest.mark.parametrize("func", Q_SHAPED)
+def test_codes_of_the_wrong_shape(func, q):
+    with _raises(ValueError, "q", "shape"):
+        Q_FUNCS[func](q)
+
+
+# -- n_bits -------------------------------------------------------------------------------------
+N_BITS_FUNCS = {
+    "asymmetric_quantization": (lambda n: ql.asymmetric_quantization(X, n_bits=n), 1),
+    "symmetric_quantization": (lambda n: ql.symmetric_quantization(X, n_bits=n), 2),
+    "Quantizer": (lambda n: ql.Quantizer(n), 2),
+    "Quantizer(use_min)": (lambda n: ql.Quantizer(n, use_min=True), 2),
+}
+
+
+@pytest.mark.parametrize("func", N_BITS_FUNCS)
+def test_n_bits_out_of_range(func):
+    f, lowest = N_BITS_FUNCS[func]
+    for n in (lowest - 1, -1, 17, 64, np.int64(0)):
+        with _raises(ValueError, "n_bits", f"between {lowest} and 16"):
+            f(n)
+    for n in (lowest, 16, np.int64(8)):  # the ends of the range and NumPy integers are fine
+        f(n)
+
+
+@pytest.mark.parametrize("n", [4.0, 4.5, "4", None, True, np.float64(4)])
+@pytest.mark.parametrize("func", N_BITS_FUNCS)
+def test_n_bits_not_an_integer(func, n):
+    with _raises(TypeError, "n_bits", "integer"):
+        N_BITS_FUNCS[func][0](n)
+
+
+# -- range and parameter arguments --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("alpha", "beta"),
+    [(1.0, 2.0), (1.0, 1.0), (-2.0, None), (None, 3.6), ([2.0, 1.0], [1.0, 1.0])],
+)
+def test_alpha_not_above_beta(alpha, beta):
+    kw = {"block_size": 2} if np.ndim(alpha) else {}
+    with _raises(ValueError, "alpha", r"\bbeta\b"):
+        ql.asymmetric_quantization(X, alpha, beta, **kw)
+
+
+PARAM_CASES = {
+    # label: (call, exception, argument name, problem)
+    "asym alpha nan": (lambda: ql.asymmetric_quantization(X, NAN, -2.0), ValueError, "alpha", ""),
+    "asym beta inf": (lambda: ql.asymmetric_quantization(X, 4.0, -INF), ValueError, "beta", ""),
+    "asym alpha str": (lambda: ql.asymmetric_quantization(X, "4"), TypeError, "alpha", ""),
+    "asym alpha shape": (
+        lambda: ql.asymmetric_quantization(X, [4.0, 5.0], -2.0),
+        ValueError,
+        "alpha",
+        "shape",
+    ),
+    "asym beta shape": (
+        lambda: ql.asymmetric_quantization(X, 4.0, [[-2.0]], channel_axis=0),
+        ValueError,
+        "beta",
+        "shape",
+    ),
+    "sym alpha 0": (lambda: ql.symmetric_quantization(X, 0.0), ValueError, "alpha", "positive"),
+    "sym alpha < 0": (lambda: ql.symmetric_quantization(X, -1.0), ValueError, "alpha", "positive"),
+    "sym alpha nan": (lambda: ql.symmetric_quantization(X, NAN), ValueError, "alpha", "NaN"),
+    "sym alpha shape": (
+        lambda: ql.symmetric_quantization(X, [1.0, 2.0, 3.0], block_size=2),
+        ValueError,
+        "alpha",
+        "shape",
+    ),
+    "asym deq S 0": (
+        lambda: ql.asymmetric_dequantization(L, 0.0, 1),
+        ValueError,
+        "S",
+        "positive",
+    ),
+    "asym deq S nan": (lambda: ql.asymmetric_dequantization(L, NAN, 1), ValueError, "S", "NaN"),
+    "asym deq S shape": (
+        lambda: ql.asymmetric_dequantization(L, [1.0, 2.0], 1),
+        ValueError,
+        "S",
+        "shape",
+    ),
+    "asym deq Z frac": (
+        lambda: ql.asymmetric_dequantization(L, 1.0, 0.5),
+        ValueError,
+        "Z",
+        "integer",
+    ),
+    "asym deq Z nan": (lambda: ql.asymmetric_dequantization(L, 1.0, NAN), ValueError, "Z", "NaN"),
+    "asym deq Z shape": (
+        lambda: ql.asymmetric_dequantization(L, 1.0, [1, 2, 3], block_size=2),
+        ValueError,
+        "Z",
+        "shape",
+    ),
+    "sym deq S < 0": (lambda: ql.symmetric_dequantization(QS, -1.0), ValueError, "S", "positive"),
+    "sym deq S str": (lambda: ql.symmetric_dequantization(QS, "1"), TypeError, "S", ""),
+    "deq scale nan": (lambda: QZ.dequantize(QS, NAN), ValueError, "scale", "NaN"),
+    "deq scale shape": (lambda: QZ.dequantize(QS, [1.0, 2.0]), ValueError, "scale", "shape"),
+    "deq min missing": (lambda: QM.dequantize(L, 1.0), ValueError, "min", "required"),
+    "deq min given": (lambda: QZ.dequantize(QS, 1.0, 0.0), ValueError, "min", "None"),
+    "deq min inf": (lambda: QM.dequantize(L, 1.0, -INF), ValueError, "min", "infinity"),
+    "quantize offset nan": (lambda: QZ.quantize(X, NAN), ValueError, "offset", "finite"),
+    "quantize offset str": (lambda: QZ.quantize(X, "0.1"), TypeError, "offset", ""),
+    "quantize offset None": (lambda: QZ.quantize(X, None), TypeError, "offset", ""),
+    "quantize offset too negative": (
+        lambda: QM.quantize(X, -10.0),
+        ValueError,
+        "offset",
+        "negative",
+    ),
+    "search offsets empty": (lambda: QZ.search(X, offsets=[]), ValueError, "offsets", "empty"),
+    "search offsets nan": (lambda: QZ.search(X, offsets=[0.0, NAN]), ValueError, "offsets", ""),
+    "search offsets str": (lambda: QZ.search(X, offsets="0"), TypeError, "offsets", ""),
+    "search offsets all too negative": (
+        lambda: QM.search(X, offsets=[-2.0, -1.5], relative=True),
+        ValueError,
+        "offsets",
+        "negative",
+    ),
+    "refine max_iter 0": (lambda: QZ.refine(X, max_iter=0), ValueError, "max_iter", ""),
+    "refine max_iter float": (lambda: QZ.refine(X, max_iter=2.5), ValueError, "max_iter", ""),
+    "refine max_iter str": (lambda: QZ.refine(X, max_iter="3"), ValueError, "max_iter", ""),
+    "optimum use_min": (lambda: QM.optimum(X), ValueError, "use_min", ""),
+    "fit method": (lambda: QZ.fit(X, method="best"), ValueError, "method", "one of"),
+    "fit unknown keyword": (
+        lambda: QZ.fit(X, method="round", offsets=[0.0]),
+        TypeError,
+        "offsets",
+        "",
+    ),
+    "fit keyword of another method": (
+        lambda: QZ.fit(X, method="search", max_iter=3),
+        TypeError,
+        "max_iter",
+        "",
+    ),
+    "Quantizer use_min str": (lambda: ql.Quantizer(4, "yes"), TypeError, "use_min", ""),
+    "Quantizer use_min int": (lambda: ql.Quantizer(4, 1), TypeError, "use_min", ""),
+    "Quantizer both groupings": (
+        lambda: ql.Quantizer(4, channel_axis=0, block_size=2),
+        ValueError,
+        "channel_axis",
+        "block_size",
+    ),
+    "Quantizer block_size 0": (
+        lambda: ql.Quantizer(4, block_size=0),
+        ValueError,
+        "block_size",
+        "positive",
+    ),
+    "Quantizer block_size float": (
+        lambda: ql.Quantizer(4, block_size=2.0),
+        TypeError,
+        "block_size",
+        "integer",
+    ),
+    "Quantizer channel_axis str": (
+        lambda: ql.Quantizer(4, channel_axis="0"),
+        TypeError,
+        "channel_axis",
+        "integer",
+    ),
+    "block_size not dividing": (
+        lambda: ql.Quantizer(4, block_size=3).search(X),
+        ValueError,
+        "block_size",
+        "multiple",
+    ),
+    "channel_axis out of range": (
+        lambda: ql.symmetric_quantization(X, channel_axis=1),
+        ValueError,
+        "channel_axis",
+        "out of range",
+    ),
+    "mse x_hat shape": (lambda: ql.mse(X, X[:3]), ValueError, "x_hat", "shape"),
+    "sqnr x_hat shape": (lambda: ql.sqnr_db(X, X[None]), ValueError, "x_hat", "shape"),
+    "max_error x_hat shape": (lambda: ql.max_error(X, 1.0), ValueError, "x_hat", "shape"),
+}
+
+
+@pytest.mark.parametrize("case", PARAM_CASES)
+def test_bad_parameter(case):
+    call, exc, name, problem = PARAM_CASES[case]
+    with _raises(exc, name, problem):
+        call()
+
+
+def test_input_validated_before_any_work():
+    """The input x is checked even by methods that ignore w (round) and before grouping."""
+    with _raises(ValueError, "w", "non-negative"):
+        QZ.fit(X, [-1.0, 1.0, 1.0, 1.0], method="round")
+    with _raises(ValueError, "x", "NaN"):
+        ql.Quantizer(4, block_size=3).quantize([NAN, 1.0, 2.0])
+
+
+# -- degenerate but legal input -----------------------------------------------------------------
+QUANTIZERS = [ql.Quantizer(n, m) for n in (2, 4, 8) for m in (False, True)]
+CONSTANTS = [2.5, -0.1, 1e-30, -7e20, 0.1]
+
+
+def _all_fits(qz: ql.Quantizer, x, w=None) -> dict[str, ql.QuantResult]:
+    methods = [m for m in ql.METHODS if not (qz.use_min and m == "optimum")]
+    return {m: qz.fit(x, w, method=m) for m in methods}
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("c", CONSTANTS)
+def test_constant_block_uniform(c):
+    x = np.full(6, c)
+    for n in (1, 2, 8):
+        q, S, Z = ql.asymmetric_quantization(x, n_bits=n)
+        # The range [min(c, 0), max(c, 0)] includes 0: x lands on the end code, 0 on Z.
+        assert S > 0 and np.all(q == q[0]) and q[0] in (0, 2**n - 1)
+        np.testing.assert_allclose(ql.asymmetric_dequantization(q, S, Z), x, rtol=1e-15)
+    for n in (2, 8):
+        q, S = ql.symmetric_quantization(x, n_bits=n)
+        np.testing.assert_allclose(ql.symmetric_dequantization(q, S), x, rtol=1e-15)
+        # Full range: S = |c| / (2**(n-1) - 1/2), so c sits half a step beyond the end code.
+        q, S = ql.symmetric_quantization(x, n_bits=n, full_range=True)
+        np.testing.assert_allclose(S, abs(c) / (2 ** (n - 1) - 0.5), rtol=1e-15)
+        np.testing.assert_allclose(np.abs(ql.symmetric_dequantization(q, S) - x), S / 2, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("c", CONSTANTS)
+@pytest.mark.parametrize("qz", QUANTIZERS, ids=repr)
+def test_constant_block_quantizer(qz, c):
+    x = np.full(5, c)
+    q, scale, minimum = qz.quantize(x)
+    x_hat = qz.dequantize(q, scale, minimum)
+    np.testing.assert_array_equal(x_hat, x)  # the rounding path reproduces a constant exactly
+    if qz.use_min:
+        assert scale == 0 and minimum == c and np.all(q == 0)
+    else:  # m = c lands on the code -2**(n-1)
+        assert np.all(q == -(2 ** (qz.n_bits - 1))) and scale == c / -(2 ** (qz.n_bits - 1))
+    for w in (None, np.array([0.3, 2.0, 0.0, 1.0, 5.0])):
+        for method, r in _all_fits(qz, x, w).items():
+            np.testing.assert_allclose(r.x_hat, x, rtol=4e-16, err_msg=method)
+            assert np.isfinite(r.scale) and r.error <= 1e-30 * c * c, method
+            if qz.use_min:  # the singular refit returns the mean: exact for a constant
+                np.testing.assert_array_equal(r.x_hat, x, err_msg=method)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("qz", QUANTIZERS, ids=repr)
+def test_all_zero_block(qz):
+    x = np.zeros(4)
+    q, scale, minimum = qz.quantize(x)
+    np.testing.assert_array_equal(q, 0)
+    np.testing.assert_array_equal(qz.dequantize(q, scale, minimum), x)
+    for w in (None, W, np.zeros(4)):
+        for method, r in _all_fits(qz, x, w).items():
+            np.testing.assert_array_equal(r.x_hat, x, err_msg=method)
+            assert r.error == 0 and np.isfinite(r.scale), method
+            assert r.min is None or r.min == 0
+    s, m = qz.refit(x, q)
+    assert s == 0 and (m is None or m == 0)
+
+
+@pytest.mark.filterwarnings("error")
+def test_all_zero_block_uniform_and_metrics():
+    x = np.zeros(4)
+    q, S, Z = ql.asymmetric_quantization(x, n_bits=4)
+    assert (S, Z) == (1.0, 0) and np.all(q == 0)
+    q, S = ql.symmetric_quantization(x, n_bits=4, full_range=True)
+    assert S == 1.0 and np.all(q == 0)
+    assert ql.lstsq_scale(x, QS) == 0
+    assert ql.lstsq_scale_min(x, L) == (0, 0)
+    assert ql.mse(x, x) == 0 and ql.max_error(x, x) == 0
+    assert ql.sqnr_db(x, x) == np.inf  # no noise at all
+    assert ql.sqnr_db(x, X) == -np.inf  # noise on no signal
+    assert ql.sqnr_db(X, X) == np.inf
+
+
+@pytest.mark.filterwarnings("error")
+def test_per_block_degenerate_blocks():
+    """An all-zero block and a constant block next to a regular one (per-block parameters)."""
+    x = np.array([[0.0, 0.0, 1.5, 1.5, -2.0, 3.0]])
+    for qz in (ql.Quantizer(4, block_size=2), ql.Quantizer(4, True, block_size=2)):
+        for method, r in _all_fits(qz, x).items():
+            np.testing.assert_allclose(r.x_hat[0, :4], x[0, :4], rtol=4e-16, err_msg=method)
+            assert np.all(np.isfinite(r.scale)) and r.error.shape == (1, 3)
+            assert r.error[0, 0] == 0 and r.error[0, 1] <= 1e-30
+    q, S, Z = ql.asymmetric_quantization(x, n_bits=4, block_size=2)
+    np.testing.assert_allclose(ql.asymmetric_dequantization(q, S, Z, block_size=2), x, atol=0.2)
+    assert S[0, 0] == 1.0 and Z[0, 0] == 0
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("k", [0, 1, 7, 15])
+def test_refit_all_equal_codes(k):
+    """All codes equal: the normal equations of (scale, min) are singular."""
+    codes = np.full(4, k)
+    scale, minimum = QM.refit(X, codes)
+    assert scale == 0
+    np.testing.assert_allclose(minimum, X.mean(), rtol=1e-15)  # the best constant
+    scale, minimum = ql.lstsq_scale_min(X, codes, W)
+    assert scale == 0
+    np.testing.assert_allclose(minimum, np.sum(W * X) / np.sum(W), rtol=1e-15)
+    # Only one code carries weight: singular too, min is that value.
+    scale, minimum = ql.lstsq_scale_min(X, L, [0.0, 0.0, 3.0, 0.0])
+    assert scale == 0 and minimum == X[2]
+    # Symmetric: d = sum(x*q)/sum(q**2) is defined unless every code is 0.
+    d = ql.lstsq_scale(X, codes)
+    assert d == (0.0 if k == 0 else pytest.approx(X.sum() / (4 * k), rel=1e-15))
+    d, none = QZ.refit(X, codes - 8 * (k > 0))
+    assert none is None and np.isfinite(d)
+
+
+@pytest.mark.filterwarnings("error")
+def test_all_zero_weights():
+    """Zero weights make every parameter equally good: the unweighted answer, error 0."""
+    w0 = np.zeros(4)
+    np.testing.assert_array_equal(QM.refit(X, L, w0), QM.refit(X, L))
+    assert ql.lstsq_scale(X, QS, w0) == ql.lstsq_scale(X, QS)
+    np.testing.assert_array_equal(ql.lstsq_scale_min(X, L, w0), ql.lstsq_scale_min(X, L))
+    for qz in (QZ, QM):
+        for method, r in _all_fits(qz, X, w0).items():
+            ref = qz.fit(X, method=method)
+            np.testing.assert_array_equal(r.q, ref.q, err_msg=method)
+            assert r.scale == ref.scale and r.min == ref.min, method
+            assert r.error == 0, method
+    assert ql.mse(X, X[::-1], w0) == 0
+    # Per block: one block without weight, the other weighted.
+    qb = ql.Quantizer(4, True, block_size=2)
+    r = qb.search(X, [0.0, 0.0, 1.0, 2.0])
+    assert r.error[0] == 0 and np.all(np.isfinite(r.scale))
+    ref = qb.search(X)
+    np.testing.assert_array_equal(r.q[:2], ref.q[:2])
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("x", [[5e-324, 0.0], [1e-320, -3e-321, 0.0, 1e-315], [1e-310, 1.0]])
+def test_tiny_values_no_warning(x):
+    """Subnormal values: finite parameters, no division by an underflowed scale."""
+    x = np.array(x)
+    q, S, Z = ql.asymmetric_quantization(x, n_bits=8)
+    tol = 4 * np.finfo(float).smallest_subnormal  # subnormals have an absolute precision
+    assert S > 0 and np.all(np.abs(ql.asymmetric_dequantization(q, S, Z) - x) <= S / 2 + tol)
+    q, S = ql.symmetric_quantization(x, n_bits=8)
+    assert S > 0 and np.all(np.abs(ql.symmetric_dequantization(q, S) - x) <= S / 2 + tol)
+    for qz in (QZ, QM):
+        for method, r in _all_fits(qz, x, np.ones_like(x)).items():
+            assert np.isfinite(r.scale) and np.isfinite(r.error), method
+            assert np.all(np.abs(r.x_hat - x) <= np.abs(x).max()), method
+
+
+@pytest.mark.filterwarnings("error")
+def test_largest_supported_values():
+    """Values up to 1e75 with weights up to 1e75: finite errors, no overflow."""
+    x = np.array([1e75, -1e75, 3e74, 0.0])
+    w = np.array([1e75, 1.0, 1e75, 1e-75])
+    for qz in (QZ, QM):
+        for method, r in _all_fits(qz, x, w).items():
+            assert np.isfinite(r.error) and np.isfinite(r.scale), method
+    q, S, Z = ql.asymmetric_quantization(x, n_bits=8)
+    assert np.isfinite(ql.mse(x, ql.asymmetric_dequantization(q, S, Z), w))
+    assert np.isfinite(ql.sqnr_db(x, -x)) and ql.max_error(x, -x) == 2e75
