@@ -74,7 +74,9 @@ def scale_min_groups(xg: NDArray, lg: NDArray, wg: NDArray) -> tuple[NDArray, ND
     wg = _refit_weights(wg)
     sw = wg.sum(axis=1, keepdims=True)  # >= 1: the largest weight is 1
     l_bar = np.sum(wg * lg, axis=1, keepdims=True) / sw
-    x_bar = np.sum(wg * xg, axis=1, keepdims=True) / sw
+    # x_bar about a reference value of the group: exact for a constant group.
+    x_ref = np.take_along_axis(xg, np.argmax(wg, axis=1)[:, None], axis=1)
+    x_bar = x_ref + np.sum(wg * (xg - x_ref), axis=1, keepdims=True) / sw
     used = wg > 0
     lmax = np.where(used, lg, -np.inf).max(axis=1, keepdims=True)
     lmin = np.where(used, lg, np.inf).min(axis=1, keepdims=True)

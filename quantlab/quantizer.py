@@ -97,6 +97,8 @@ class Quantizer:
         block_size: int | None = None,
     ) -> None:
         self.n_bits = check_n_bits(n_bits, 2)
+        if not isinstance(use_min, (bool, np.bool_)):
+            raise TypeError(f"use_min must be True or False, got {use_min!r}")
         self.use_min = bool(use_min)
         self.grouping = Grouping(channel_axis, block_size)
         self.scheme = Scheme(self.n_bits, self.use_min)
@@ -328,6 +330,8 @@ class Quantizer:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if method in {"search", "refine", "optimum"}:
             return getattr(self, method)(x, w, **kwargs)
+        if kwargs:
+            raise TypeError(f"method {method!r} takes no keyword arguments, got {sorted(kwargs)}")
         xa, xg, wg = self._groups(x, w)
         scale, minimum, _ = self.scheme.initial(xg, np.zeros((xg.shape[0], 1)))
         q = self.scheme.round(xg, scale, minimum)

@@ -24,6 +24,9 @@ from numpy.typing import ArrayLike, NDArray
 from ._validation import as_codes, as_float_array, check_n_bits
 from .grouping import Grouping
 
+#: The smallest positive float64: a scale never underflows to 0.
+_TINY = np.finfo(np.float64).smallest_subnormal
+
 
 def _explicit_param(value: ArrayLike, shape: tuple[int, ...], g: Grouping, name: str) -> NDArray:
     """An explicit alpha/beta/S as a ``(n_groups, 1)`` float column."""
@@ -96,7 +99,8 @@ def asymmetric_quantization(
     hi = np.where(flat, np.maximum(hi, 0.0), hi)
     lo = np.where(flat, np.minimum(lo, 0.0), lo)
     levels = 2**n - 1
-    S = np.where(hi > lo, (hi - lo) / levels, 1.0)
+    # A range narrower than 2**n - 1 subnormals would give S = 0: keep the smallest positive S.
+    S = np.where(hi > lo, np.maximum((hi - lo) / levels, _TINY), 1.0)
     Z = np.round(-lo / S)
     q = np.clip(np.round(xg / S) + Z, 0, levels).astype(np.int64)
     return (
@@ -205,7 +209,7 @@ def symmetric_quantization(
     qmax = 2 ** (n - 1) - 1
     qmin = -qmax - 1 if full_range else -qmax
     steps = qmax + 0.5 if full_range else qmax
-    S = np.where(a > 0, a / steps, 1.0)
+    S = np.where(a > 0, np.maximum(a / steps, _TINY), 1.0)  # never 0 for a tiny alpha
     q = np.clip(np.round(xg / S), qmin, qmax).astype(np.int64)
     return g.from_groups(q, x.shape), g.params_from_groups(S, x.shape)
 
