@@ -126,6 +126,14 @@ def evaluate(
         Weights, default ones.
     **values : float
         Values of remaining symbols by name, e.g. ``d=0.5``.
+
+    Raises
+    ------
+    ValueError
+        If a symbol is left without a value, or if ``expr`` is undefined for these arrays (a
+        division by zero, e.g. the closed-form scale when every code is equal): the formula has
+        no value there, and :func:`quantlab.lstsq_scale` / :func:`quantlab.lstsq_scale_min`
+        give the degenerate answer. Never returns NaN.
     """
     xa = as_float_array(x, "x").ravel()
     qa = as_codes(q, "q").ravel().astype(np.float64)
@@ -139,5 +147,10 @@ def evaluate(
     for s in expr.atoms(sp.Sum):
         f = sp.lambdify((xs, qs, ws), s.function.xreplace(elementwise), "numpy")
         sums[s] = sp.Float(float(np.sum(np.broadcast_to(f(xa, qa, wa), xa.shape))), 17)
-    value = expr.xreplace(sums).xreplace({N: len(xa)})
-    return np.float64(sp.N(value, 17))
+    value = sp.N(expr.xreplace(sums).xreplace({N: len(xa)}), 17)
+    if value.free_symbols:
+        names = ", ".join(sorted(str(s) for s in value.free_symbols))
+        raise ValueError(f"values must give every remaining symbol of expr, missing: {names}")
+    if value.is_finite is not True:  # zoo or nan: a division by zero
+        raise ValueError(f"expr is undefined for these x, q, w (it evaluates to {value})")
+    return np.float64(value)

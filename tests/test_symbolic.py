@@ -169,3 +169,28 @@ def test_error_expression_evaluates_to_the_weighted_sse():
     assert float(symbolic.evaluate(err, x, q, w, d=0.3)) == pytest.approx(
         np.sum(w * (x - 0.3 * q) ** 2)
     )
+
+
+def test_degenerate_input_raises_instead_of_nan():
+    d = symbolic.derive_lstsq_scale(True)["d"]
+    mins = symbolic.derive_lstsq_scale_min(False)
+    # Every code zero, or every weight zero: 0/0. The closed form has no value there.
+    with pytest.raises(ValueError, match="undefined"):
+        symbolic.evaluate(d, [1.0, 2.0], [0, 0])
+    with pytest.raises(ValueError, match="undefined"):
+        symbolic.evaluate(d, [1.0, 2.0], [1, 2], [0.0, 0.0])
+    # All codes equal: the determinant is exactly 0 and the solution undefined.
+    assert float(symbolic.evaluate(mins["determinant"], [1.0, 2.0, 4.0], [3, 3, 3])) == 0.0
+    with pytest.raises(ValueError, match="undefined"):
+        symbolic.evaluate(mins["scale"], [1.0, 2.0, 4.0], [3, 3, 3])
+    # ... while the NumPy refit gives the best constant, never NaN.
+    s, m = ql.lstsq_scale_min([1.0, 2.0, 4.0], [3, 3, 3])
+    assert float(s) * 3 + float(m) == pytest.approx(7 / 3)
+
+
+def test_a_symbol_left_without_value_is_named():
+    grad = symbolic.derive_lstsq_scale(False)["gradient"]
+    with pytest.raises(ValueError, match="missing: d"):
+        symbolic.evaluate(grad, [1.0, 2.0], [1, 2])
+    # dE/dd = -2*sum(x*q) + 2*d*sum(q**2) = -2*5 + 2*0.5*5 = -5
+    assert float(symbolic.evaluate(grad, [1.0, 2.0], [1, 2], d=0.5)) == -5.0
