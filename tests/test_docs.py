@@ -8,6 +8,8 @@ server. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import re
 import subprocess
@@ -77,11 +79,23 @@ def test_docs_build_with_warnings_as_errors(site: Path) -> None:
 
 
 def test_api_page_per_module(site: Path) -> None:
+    """Each public module has a page documenting every public function and class it defines."""
     modules = sorted(p.stem for p in (ROOT / "quantlab").glob("[!_]*.py"))
     assert modules, "quantlab has no public modules"
     for module in modules:
         page = site / "api" / f"quantlab.{module}.html"
         assert page.is_file(), f"no API page for quantlab.{module}"
+        mod = importlib.import_module(f"quantlab.{module}")
+        public = getattr(mod, "__all__", None) or [n for n in vars(mod) if not n.startswith("_")]
+        defined = [
+            name
+            for name in public
+            if (inspect.isfunction(obj := getattr(mod, name)) or inspect.isclass(obj))
+            and obj.__module__ == mod.__name__
+        ]
+        html = page.read_text(encoding="utf-8")
+        undocumented = [n for n in defined if f'id="quantlab.{module}.{n}"' not in html]
+        assert not undocumented, f"quantlab.{module}: no entry for {undocumented}"
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: nb.stem)
