@@ -192,7 +192,7 @@ def _nibbles(low: NDArray) -> NDArray[np.uint8]:
 
 def _fifth_bits(codes: NDArray) -> NDArray[np.uint8]:
     """Bit 4 of ``(..., 32)`` codes as 4 bytes, bit j of the little-endian uint32 = code j."""
-    return np.packbits((codes >> 4) & 1, axis=-1, bitorder="little")
+    return np.packbits(codes >> 4, axis=-1, bitorder="little")  # codes <= 31: 0 or 1
 
 
 def pack_nibbles(codes: ArrayLike) -> NDArray[np.uint8]:
@@ -262,8 +262,12 @@ def _pack_blocks(
         return
     if fmt.bits == 5:
         out[:, _field(fmt, "qh")] = _fifth_bits(stored)
-        stored = stored & np.uint8(15)
-    out[:, _field(fmt, "qs")] = _nibbles(stored)
+    # qs[j] = low nibble of code j | code j+16 << 4 (the shift drops the 5th bit). Building it
+    # contiguous and copying once is faster than ufuncs writing into the strided field.
+    half = fmt.block_size // 2
+    qs = stored[:, half:] << np.uint8(4)
+    qs |= stored[:, :half] & np.uint8(15) if fmt.bits == 5 else stored[:, :half]
+    out[:, _field(fmt, "qs")] = qs
 
 
 def _stored_codes(fmt: BlockFormat, blocks: NDArray[np.uint8]) -> NDArray:
@@ -431,7 +435,8 @@ def _reference_blocks(
         v = x - lo
         v *= _inverse(d)
         v += np.float32(0.5)
-        return d, lo, np.minimum(v.astype(np.uint8), np.uint8(fmt.qmax))  # floor, as v >= 0
+        codes = v.astype(np.uint8)  # floor, as v >= 0
+        return d, lo, np.minimum(codes, np.uint8(fmt.qmax), out=codes)
     if fmt.bits == 8:
         hi, lo = _max_min(x)
         _check_finite(hi, lo)
@@ -444,7 +449,8 @@ def _reference_blocks(
     d = m / np.float32(fmt.qmin)
     v = x * _inverse(d)
     v += np.float32(0.5 - fmt.qmin)  # q - qmin = floor(x/d + 1/2) - qmin >= 0
-    return d, None, np.minimum(v.astype(np.uint8), np.uint8(fmt.qmax - fmt.qmin))
+    codes = v.astype(np.uint8)
+    return d, None, np.minimum(codes, np.uint8(fmt.qmax - fmt.qmin), out=codes)
 
 
 def _decode_blocks(
