@@ -182,9 +182,13 @@ def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]
 
     def run(sl: slice) -> dict:
         x, w = xg[sl], wsel[sl]
-        d_pos, e_pos = _best_positive_scale(x, w, scheme.n_bits)
-        d_neg, e_neg = _best_positive_scale(-x, w, scheme.n_bits)
-        d = np.where(e_neg < e_pos, -d_neg, d_pos)
+        # Search on x / 2**e with max|x / 2**e| in [0.5, 1): exact scaling (same choice, bit for
+        # bit), and the squared sums cannot underflow for tiny x (|x| < 1e-154).
+        _, e = np.frexp(np.abs(x).max(axis=1, keepdims=True))
+        unit = np.ldexp(1.0, e)
+        d_pos, e_pos = _best_positive_scale(x / unit, w, scheme.n_bits)
+        d_neg, e_neg = _best_positive_scale(-x / unit, w, scheme.n_bits)
+        d = np.where(e_neg < e_pos, -d_neg, d_pos) * unit
         q = scheme.round(x, d, None)
         # The refit of the rounded codes is at least as good as the best state found.
         d_fit, _ = scheme.refit(x, q, w)

@@ -122,6 +122,20 @@ def test_optimum_one_signed_blocks_use_the_mirrored_code_range(sign):
     assert np.mean(np.sign(res.scale) == -sign) > 0.5
 
 
+def test_optimum_is_scale_invariant_down_to_tiny_values():
+    # Squares of values below 1e-154 underflow: the search must not depend on them.
+    x, w = random_blocks(13, 20, 8, "normal")
+    quant = ql.Quantizer(4, block_size=8)
+    base = quant.optimum(x, w)
+    for factor in (2.0**-1000, 2.0**-600, 2.0**200):  # exact scalings
+        res = quant.optimum(x * factor, w)
+        np.testing.assert_array_equal(res.q, base.q)
+        np.testing.assert_array_equal(res.scale, base.scale * factor)
+    tiny = quant.optimum(x * 1e-300, w)
+    np.testing.assert_array_equal(tiny.q, base.q)
+    np.testing.assert_allclose(tiny.scale / 1e-300, base.scale, rtol=1e-12)
+
+
 def test_chunked_processing_gives_the_same_results(monkeypatch):
     x, w = random_blocks(12, 25, 16, "normal")
     quant = ql.Quantizer(4, block_size=16)
