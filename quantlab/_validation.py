@@ -104,6 +104,13 @@ def check_n_bits(n_bits: object, minimum: int = MIN_BITS, maximum: int = MAX_BIT
     return n
 
 
+def check_bool(value: object, name: str) -> bool:
+    """Return ``value`` as a bool; a TypeError naming ``name`` unless it is True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
     """Raise ValueError unless ``a`` and ``b`` have the same shape."""
     if a.shape != b.shape:

@@ -13,6 +13,7 @@ from ._validation import (
     as_finite_float,
     as_float_array,
     as_weights,
+    check_bool,
     check_n_bits,
     check_same_shape,
 )
@@ -97,9 +98,7 @@ class Quantizer:
         block_size: int | None = None,
     ) -> None:
         self.n_bits = check_n_bits(n_bits, 2)
-        if not isinstance(use_min, (bool, np.bool_)):
-            raise TypeError(f"use_min must be True or False, got {use_min!r}")
-        self.use_min = bool(use_min)
+        self.use_min = check_bool(use_min, "use_min")
         self.grouping = Grouping(channel_axis, block_size)
         self.scheme = Scheme(self.n_bits, self.use_min)
 
@@ -263,12 +262,13 @@ class Quantizer:
             With ``.table``: one row per candidate (per-tensor: offset, refitted scale/min, error
             before and after refit; per group: offset and mean errors over groups).
         """
+        relative = check_bool(relative, "relative")
         xa, xg, wg = self._groups(x, w)
         if offsets is None:
             grid = _search.DEFAULT_RELATIVE_OFFSETS if relative else _search.REFERENCE_OFFSETS
         else:
             grid = as_float_array(offsets, "offsets").ravel()
-        out = _search.grid_search(self.scheme, xg, wg, np.asarray(grid, float), bool(relative))
+        out = _search.grid_search(self.scheme, xg, wg, np.asarray(grid, float), relative)
         best = int(np.argmin(out["error_after"].mean(axis=0)))
         cols: dict[str, NDArray] = {"offset": np.asarray(grid, float)}
         if xg.shape[0] == 1:
@@ -291,7 +291,11 @@ class Quantizer:
         Each refit is optimal for its codes and each rounding is optimal for its parameters, so
         the error never increases; ``n_iter`` reports the number of refits.
         """
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        if (
+            isinstance(max_iter, bool)
+            or not isinstance(max_iter, (int, np.integer))
+            or max_iter < 1
+        ):
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
         xa, xg, wg = self._groups(x, w)
         q, scale, minimum, n_iter = _search.refine(self.scheme, xg, wg, max_iter)
@@ -324,7 +328,8 @@ class Quantizer:
             ``"round"``: min/max rounding; ``"refit"``: the same codes with least-squares
             parameters; the others as :meth:`search`, :meth:`refine` and :meth:`optimum`.
         **kwargs
-            Passed to the method (e.g. ``offsets``, ``relative``, ``max_iter``).
+            Passed to the method (e.g. ``offsets``, ``relative``, ``max_iter``); ``"round"`` and
+            ``"refit"`` take none (TypeError).
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_codes, as_float_array, check_n_bits
+from ._validation import as_codes, as_float_array, check_bool, check_n_bits
 from .grouping import Grouping
 
 #: The smallest positive float64: a scale never underflows to 0.
@@ -207,6 +207,7 @@ def symmetric_quantization(
         if np.any(a <= 0):
             raise ValueError("alpha must be positive")
     qmax = 2 ** (n - 1) - 1
+    full_range = check_bool(full_range, "full_range")
     qmin = -qmax - 1 if full_range else -qmax
     steps = qmax + 0.5 if full_range else qmax
     S = np.where(a > 0, np.maximum(a / steps, _TINY), 1.0)  # never 0 for a tiny alpha

@@ -278,6 +278,18 @@ PARAM_CASES = {
         "max_iter",
         "",
     ),
+    "symmetric full_range str": (
+        lambda: ql.symmetric_quantization(X, full_range="no"),
+        TypeError,
+        "full_range",
+        "True or False",
+    ),
+    "search relative None": (
+        lambda: QZ.search(X, relative=None),
+        TypeError,
+        "relative",
+        "True or False",
+    ),
     "Quantizer use_min str": (lambda: ql.Quantizer(4, "yes"), TypeError, "use_min", ""),
     "Quantizer use_min int": (lambda: ql.Quantizer(4, 1), TypeError, "use_min", ""),
     "Quantizer both groupings": (
@@ -327,6 +339,14 @@ def test_bad_parameter(case):
     call, exc, name, problem = PARAM_CASES[case]
     with _raises(exc, name, problem):
         call()
+
+
+def test_numpy_scalars_are_legal_arguments():
+    """NumPy integers and booleans are as good as Python ones."""
+    assert QZ.refine(X, max_iter=np.int64(1)).n_iter == 1
+    assert ql.Quantizer(np.int32(4), np.bool_(True)).use_min is True
+    q, _ = ql.symmetric_quantization(X, n_bits=np.uint8(4), full_range=np.bool_(True))
+    assert q.min() >= -8 and q.max() <= 7
 
 
 def test_input_validated_before_any_work():
