@@ -254,6 +254,33 @@ def test_lstsq_is_a_minimum_for_any_codes(data, use_min, factor):
         assert best <= werr(x, s0 * q + m0, w) * (1 + 1e-9) + _tol(x, w)
 
 
+@PROFILE
+@given(xw=x_and_w(max_size=24), n=SEARCH_BITS, use_min=st.booleans())
+def test_methods_never_worse_than_their_start(xw, n, use_min):
+    """refit <= round; search and refine <= refit; the exact optimum <= every method.
+
+    Each error is recomputed here from the returned codes and parameters. In the search table,
+    every candidate's refit is no worse than its rounding.
+    """
+    x, w = xw
+    qz = ql.Quantizer(n, use_min)
+    results = {m: qz.fit(x, w, method=m) for m in ql.METHODS if not (use_min and m == "optimum")}
+    err = {}
+    for method, r in results.items():
+        err[method] = werr(x, r.scale * r.q + (0.0 if r.min is None else r.min), w)
+        np.testing.assert_allclose(r.error, err[method], rtol=1e-9, atol=_tol(x, w))
+    tol = _tol(x, w)
+    assert err["refit"] <= err["round"] * (1 + 1e-9) + tol
+    assert err["search"] <= err["refit"] * (1 + 1e-9) + tol  # offset 0 is on the grid
+    assert err["refine"] <= err["refit"] * (1 + 1e-9) + tol
+    if not use_min:
+        assert all(err["optimum"] <= e * (1 + 1e-9) + tol for e in err.values())
+    table = results["search"].table
+    before, after = table["error_before"], table["error_after"]
+    ok = np.isfinite(before)
+    assert np.all(after[ok] <= before[ok] * (1 + 1e-9) + tol)
+
+
 # -- uniform weights give the unweighted result ---------------------------------------------------
 def _same_result(r, ref, c: float) -> None:
     np.testing.assert_array_equal(r.q, ref.q)
