@@ -64,6 +64,22 @@ def _reported(err_sel: NDArray, wg: NDArray) -> NDArray:
     return np.where(top > 0, err_sel * np.where(top > 0, top, 1.0), 0.0)
 
 
+def _unit(xg: NDArray) -> NDArray:
+    """Per-group power of two ``2**e`` with ``max|x| / 2**e`` in ``[0.5, 1)`` (1 if all zero).
+
+    The methods choose on ``x / 2**e``: an exact scaling, so the choice is the same bit for bit,
+    while the squared errors of tiny values (``|x| < 1e-154``) no longer underflow to ties.
+    """
+    _, e = np.frexp(np.abs(xg).max(axis=-1, keepdims=True))
+    return np.ldexp(1.0, e)
+
+
+def _in_units(err: NDArray, unit: NDArray) -> NDArray:
+    """Errors of ``x / unit`` back in units of x (``inf`` marks an invalid candidate)."""
+    finite = np.isfinite(err)
+    return np.where(finite, np.where(finite, err, 0.0) * (unit * unit), err)
+
+
 def grid_search(scheme: Scheme, xg: NDArray, wg: NDArray, offsets: NDArray, relative: bool) -> dict:
     """Grid search with refit over ``(G, M)`` groups and ``K`` offsets.
 
@@ -75,10 +91,11 @@ def grid_search(scheme: Scheme, xg: NDArray, wg: NDArray, offsets: NDArray, rela
     k = len(offsets)
 
     def run(sl: slice) -> dict:
-        x, w = xg[sl], wg[sl]
+        unit = _unit(xg[sl])  # (g, 1)
+        x, w = xg[sl] / unit, wg[sl]
         wsel = selection_weights(w)
         g = x.shape[0]
-        off = offsets[None, :] * (scheme.data_range(x) if relative else 1.0)  # (g, K)
+        off = offsets[None, :] * (scheme.data_range(x) if relative else 1.0 / unit)  # (g, K)
         scale0, min0, valid = scheme.initial(x, off)
         x3, w3 = x[:, None, :], wsel[:, None, :]
         m0 = None if min0 is None else min0[..., None]
@@ -98,14 +115,14 @@ def grid_search(scheme: Scheme, xg: NDArray, wg: NDArray, offsets: NDArray, rela
         rows = np.arange(g)
         return {
             "q": q[rows, best],
-            "scale": s1[rows, best],
-            "min": None if m1 is None else m1[rows, best],
-            "error": _reported(after[rows, best], w),
-            "offset_abs": np.broadcast_to(off, (g, k)),
-            "error_before": _reported(before, w),
-            "error_after": _reported(after, w),
-            "scale_after": s1[..., 0],
-            "min_after": None if m1 is None else m1[..., 0],
+            "scale": s1[rows, best] * unit,
+            "min": None if m1 is None else m1[rows, best] * unit,
+            "error": _in_units(_reported(after[rows, best], w), unit[:, 0]),
+            "offset_abs": np.broadcast_to(off * unit, (g, k)),
+            "error_before": _in_units(_reported(before, w), unit),
+            "error_after": _in_units(_reported(after, w), unit),
+            "scale_after": s1[..., 0] * unit,
+            "min_after": None if m1 is None else m1[..., 0] * unit,
         }
 
     return _chunked(n_groups, k * size, run)
@@ -120,6 +137,8 @@ def refine(
     ``q``. ``n_iter`` counts refits (the largest over the groups).
     """
     wsel = selection_weights(wg)
+    unit = _unit(xg)
+    xg = xg / unit  # chosen on x / 2**e, returned in units of x
     scale, minimum, _ = scheme.initial(xg, np.zeros((xg.shape[0], 1)))
     q = scheme.round(xg, scale, minimum)
     n_iter = 0
@@ -137,7 +156,7 @@ def refine(
     # Zero-weight values move neither the error nor the refit: give them the nearest code too,
     # so that rounding with the returned parameters reproduces every returned code.
     q = np.where(wsel > 0, q, scheme.round(xg, scale, minimum))
-    return q, scale, minimum, n_iter
+    return q, scale * unit, None if minimum is None else minimum * unit, n_iter
 
 
 def _best_positive_scale(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArray]:
@@ -182,10 +201,7 @@ def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]
 
     def run(sl: slice) -> dict:
         x, w = xg[sl], wsel[sl]
-        # Search on x / 2**e with max|x / 2**e| in [0.5, 1): exact scaling (same choice, bit for
-        # bit), and the squared sums cannot underflow for tiny x (|x| < 1e-154).
-        _, e = np.frexp(np.abs(x).max(axis=1, keepdims=True))
-        unit = np.ldexp(1.0, e)
+        unit = _unit(x)  # the squared sums of x / unit cannot underflow
         d_pos, e_pos = _best_positive_scale(x / unit, w, scheme.n_bits)
         d_neg, e_neg = _best_positive_scale(-x / unit, w, scheme.n_bits)
         d = np.where(e_neg < e_pos, -d_neg, d_pos) * unit

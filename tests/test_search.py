@@ -283,11 +283,15 @@ def test_relative_search_is_scale_invariant(use_min, weighted):
     w = rng.uniform(size=(4, 32)) if weighted else None
     quant = ql.Quantizer(4, use_min, block_size=16)
     base = quant.search(x, w)
-    for factor in (1000.0, 0.001):
+    base_refine = quant.refine(x, w)
+    for factor in (1000.0, 0.001, 1e60, 1e-200, 1e-300):
         res = quant.search(x * factor, w)
         np.testing.assert_array_equal(res.q, base.q)
-        np.testing.assert_allclose(res.scale, base.scale * factor, rtol=1e-9)
-        np.testing.assert_allclose(res.error, base.error * factor**2, rtol=1e-9)
+        np.testing.assert_allclose(res.scale / factor, base.scale, rtol=1e-9)
+        if factor > 1e-100:  # below, the squared error underflows to 0 in float64
+            np.testing.assert_allclose(res.error, base.error * factor**2, rtol=1e-9)
+        # Refinement too (it has no grid, but its error comparisons must not underflow).
+        np.testing.assert_array_equal(quant.refine(x * factor, w).q, base_refine.q)
     # The absolute grid is not: at a thousandth of the scale its offsets swamp the range.
     small = ql.Quantizer(4, use_min).search(X * 0.001, relative=False)
     assert not np.array_equal(small.q, ql.Quantizer(4, use_min).search(X, relative=False).q)
@@ -415,3 +419,13 @@ def test_inputs_are_not_modified():
     ql.Quantizer(4).optimum(x, w)
     np.testing.assert_array_equal(x, X)
     np.testing.assert_array_equal(w, w0)
+
+
+def test_absolute_grid_on_tiny_data_marks_invalid_offsets_without_nan():
+    # Range 8e-300: every negative offset of the reference grid makes the range negative.
+    res = ql.Quantizer(4).search(X * 1e-300, relative=False)
+    before, after = res.table["error_before"], res.table["error_after"]
+    assert not np.any(np.isnan(before)) and not np.any(np.isnan(after))
+    offsets = res.table["offset"]
+    assert np.all(np.isinf(after[offsets < 0])) and np.all(np.isfinite(after[offsets >= 0]))
+    assert np.isfinite(res.error) and np.all(np.isfinite(res.scale))
