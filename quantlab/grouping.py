@@ -1,8 +1,10 @@
 """Per-tensor, per-channel and per-block parameters through one mechanism.
 
-Every quantizer in quantlab works on a 2-D view ``(n_groups, group_size)`` of its input: each row
+Every quantizer in quantlab works on a C-contiguous 2-D array ``(n_groups, group_size)`` holding
+its input (a reshape, copied only when a channel axis other than the first requires it): each row
 is one group that shares a scale (and offset). Parameters are reductions over the last axis of
-that view, so per-channel and per-block quantization cost no Python loop:
+that array, so per-channel and per-block quantization cost no Python loop, and each group's sums
+are the same as those of the group quantized on its own:
 
 - per-tensor (``channel_axis=None, block_size=None``): one group holding every value;
 - per-channel (``channel_axis=k``): one group per index along axis ``k``;
