@@ -212,3 +212,20 @@ def test_inputs_are_not_modified():
     quant.dequantize(q, 1.0)
     for a, b in zip((x, q, w), copies, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_error_method_is_the_weighted_mse():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2, 8))
+    w = rng.uniform(size=(2, 8))
+    w[1] = 0.0  # a block without weight has no error
+    for use_min in (False, True):
+        quant = ql.Quantizer(4, use_min, block_size=8)
+        q, s, m = quant.quantize(x)
+        x_hat = s * q + (0.0 if m is None else m)
+        expected = np.mean(w * (x - x_hat) ** 2, axis=1)
+        np.testing.assert_allclose(quant.error(x, q, s, m, w).ravel(), expected, rtol=1e-13)
+        assert quant.error(x, q, s, m, w)[1, 0] == 0.0
+        np.testing.assert_allclose(
+            quant.error(x, q, s, m).ravel(), np.mean((x - x_hat) ** 2, axis=1), rtol=1e-13
+        )

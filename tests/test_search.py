@@ -372,6 +372,8 @@ METHOD_CALLS = {
     "search_abs": lambda qz, x, w: qz.search(x, w, relative=False),
     "refine": lambda qz, x, w: qz.refine(x, w),
     "optimum": lambda qz, x, w: qz.optimum(x, w),
+    "round": lambda qz, x, w: qz.fit(x, w, method="round"),
+    "refit": lambda qz, x, w: qz.fit(x, w, method="refit"),
 }
 # The exact optimum is defined for the symmetric scale only (see test_optimum_rejects_use_min).
 METHOD_CASES = [(m, u) for m in METHOD_CALLS for u in (False, True) if (m, u) != ("optimum", True)]
