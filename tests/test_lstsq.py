@@ -78,6 +78,16 @@ def test_lstsq_scale_min_equals_numpy_lstsq(seed, weighted, n_bits):
     assert float(minimum) == pytest.approx(min_ref, rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_quantizer_refit_equals_numpy_lstsq(seed):
+    x, q, w = random_case(seed)
+    d, none = ql.Quantizer(4).refit(x, q, w)
+    assert none is None and float(d) == pytest.approx(lstsq_oracle(x, q, w)[0], rel=1e-12)
+    x, lv, w = random_case(seed, with_min=True)
+    s, m = ql.Quantizer(4, use_min=True).refit(x, lv, w)
+    np.testing.assert_allclose([s, m], lstsq_oracle(x, lv, w, with_min=True), rtol=1e-10)
+
+
 def test_per_block_refit_equals_numpy_lstsq_per_block():
     rng = np.random.default_rng(7)
     x = rng.normal(size=(5, 32))
