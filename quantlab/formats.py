@@ -51,6 +51,8 @@ from .table import Table
 
 #: Blocks processed at once (64K values): the working set stays in the CPU cache.
 CHUNK_BLOCKS = 2048
+#: Blocks fitted at once with importance weights (1M values): bounds the memory of the search.
+WEIGHTED_CHUNK_BLOCKS = 32768
 
 
 @dataclass(frozen=True)
@@ -484,12 +486,10 @@ def _decode_blocks(
     return out
 
 
-def _by_chunks(fn: Callable[[NDArray, NDArray], None], blocks: NDArray, out: NDArray) -> NDArray:
-    """Call ``fn(rows_in, rows_out)`` on chunks of CHUNK_BLOCKS blocks (not a loop over blocks)."""
-    for start in range(0, blocks.shape[0], CHUNK_BLOCKS):
-        rows = slice(start, start + CHUNK_BLOCKS)
-        fn(blocks[rows], out[rows])
-    return out
+def _by_chunks(fn: Callable[[slice], None], n_blocks: int, size: int = CHUNK_BLOCKS) -> None:
+    """Call ``fn(rows)`` on slices of ``size`` blocks (chunks, not a loop over blocks)."""
+    for start in range(0, n_blocks, size):
+        fn(slice(start, start + size))
 
 
 # -- importance-weighted blocks ---------------------------------------------------------------
@@ -606,16 +606,21 @@ def quantize(
         if f.use_min and "optimum" in methods:
             raise ValueError(f"methods: 'optimum' needs a symmetric format, not {f.name}")
 
-    def encode(rows: NDArray, out: NDArray) -> None:
-        d, m, stored = _reference_blocks(f, rows)
-        _pack_blocks(f, d, m, stored, out)
+    out = np.empty((blocks.shape[0], f.bytes_per_block), np.uint8)
+
+    def encode(rows: slice) -> None:
+        d, m, stored = _reference_blocks(f, blocks[rows])
+        _pack_blocks(f, d, m, stored, out[rows])
+
+    def fit(rows: slice) -> None:
+        out[rows] = _weighted_blocks(f, blocks[rows], wa[rows], out[rows], methods)
 
     # A block whose float32 range is subnormal has 1/d = inf, as in the reference: its codes
     # come out of the same inf/NaN casts there and here, and its float16 d is 0 anyway.
     with np.errstate(over="ignore", invalid="ignore"):
-        out = _by_chunks(encode, blocks, np.empty((blocks.shape[0], f.bytes_per_block), np.uint8))
+        _by_chunks(encode, blocks.shape[0])
     if w is not None:
-        out = _weighted_blocks(f, blocks, wa, out, methods)
+        _by_chunks(fit, blocks.shape[0], WEIGHTED_CHUNK_BLOCKS)
     return out.reshape(*arr.shape[:-1], arr.shape[-1] // f.block_size * f.bytes_per_block)
 
 
@@ -641,8 +646,6 @@ def dequantize(data: ArrayLike, fmt: str | BlockFormat) -> NDArray[np.float32]:
     b = _check_bytes(data, f.bytes_per_block, "data")
     blocks = np.ascontiguousarray(b).reshape(-1, f.bytes_per_block)
 
-    def decode(rows: NDArray, out: NDArray) -> None:
-        _decode_blocks(f, rows, out)
-
-    out = _by_chunks(decode, blocks, np.empty((blocks.shape[0], f.block_size), np.float32))
+    out = np.empty((blocks.shape[0], f.block_size), np.float32)
+    _by_chunks(lambda rows: _decode_blocks(f, blocks[rows], out[rows]), blocks.shape[0])
     return out.reshape(*b.shape[:-1], b.shape[-1] // f.bytes_per_block * f.block_size)

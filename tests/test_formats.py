@@ -424,6 +424,18 @@ def test_weighted_never_worse_than_reference(name: str, kind: str) -> None:
     assert np.array_equal(data.reshape(-1, per_block)[kept], ref.reshape(-1, per_block)[kept])
 
 
+def test_weighted_blocks_do_not_depend_on_the_chunking(monkeypatch) -> None:
+    # Every block is fitted on its own: cutting the blocks into chunks of 3 changes nothing.
+    rng = _rng(33)
+    x = rng.standard_t(2, (5, 7, 32)).astype(np.float32)
+    w = rng.random(x.shape)
+    for name in ("Q4_0", "Q5_1"):
+        whole = formats.quantize(x, name, w=w)
+        monkeypatch.setattr(formats, "WEIGHTED_CHUNK_BLOCKS", 3)
+        assert np.array_equal(formats.quantize(x, name, w=w), whole)
+        monkeypatch.undo()
+
+
 @pytest.mark.parametrize("name", SYMMETRIC)
 def test_weighted_with_exact_optimum_is_at_least_as_good(name: str) -> None:
     rng = _rng(32)
