@@ -238,8 +238,10 @@ def configure_widget_embedder(app, pagename, templatename, context, doctree) -> 
 
     Runs before require.js and ``embed-amd.js`` (myst-nb adds them at priority 500):
 
-    - ``var require = {...}`` is require.js's configuration: the embedder finds its fonts next to
-      the URL of its module, which must therefore point at the vendored copy;
+    - ``var require = {...}`` is require.js's configuration: each module bundled in
+      ``embed-amd.js`` (``@jupyter-widgets/base``, ``controls``, ``html-manager``, ...) finds its
+      fonts (the icons of buttons and play widgets) next to the URL require.js gives its module
+      name, so every ``@jupyter-widgets/*`` name must map into the vendored ``dist/`` folder;
     - ``data-jupyter-widgets-cdn`` (read from any earlier script tag) is where the embedder would
       fetch widget modules it does not bundle; its default is a CDN.
 
@@ -251,7 +253,10 @@ def configure_widget_embedder(app, pagename, templatename, context, doctree) -> 
     if not getattr(app.env, "nb_metadata", {}).get(pagename, {}).get("js_files"):
         return
     dist = str(Path(vendor.WIDGETS_EMBED_JS).parent)
-    paths = {"@jupyter-widgets/html-manager/dist": context["pathto"](f"_static/{dist}", 1)}
+    dist_url = context["pathto"](f"_static/{dist}", 1)
+    # The longest matching prefix wins: "@jupyter-widgets/controls" -> dist/controls.js, and
+    # "@jupyter-widgets/html-manager/dist/embed-amd" -> dist/embed-amd.js.
+    paths = {"@jupyter-widgets": dist_url, "@jupyter-widgets/html-manager/dist": dist_url}
     app.add_js_file(
         None,
         priority=400,

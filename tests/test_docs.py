@@ -30,22 +30,24 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
 BEFORE_LATEX = ("application/vnd.jupyter.widget-view+json", "text/html", *IMAGE_TYPES)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
 def notebook_facts(nb: Path) -> dict:
     """What the stored notebook holds, read from its JSON (not from the site built from it)."""
-    cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+    notebook = json.loads(nb.read_text(encoding="utf-8"))
+    cells = notebook["cells"]
     markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     outputs = [o.get("data", {}) for c in cells for o in c.get("outputs", [])]
     latex = [d for d in outputs if "text/latex" in d and not any(t in d for t in BEFORE_LATEX)]
+    state = notebook.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {})
     return {
         "maths": "$" in markdown or "\\begin{" in markdown or bool(latex),
         "images": sum(any(t in d for t in IMAGE_TYPES) for d in outputs),
+        "widget_views": [d[WIDGET_VIEW]["model_id"] for d in outputs if WIDGET_VIEW in d],
+        "widget_state": set(state.get("state", {})),
     }
-
-
-def _has_widget_state(nb: Path) -> bool:
-    meta = json.loads(nb.read_text(encoding="utf-8")).get("metadata", {})
-    state = meta.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
-    return bool(state.get("state"))
 
 
 def notebook_for_browser() -> Path | None:
@@ -111,8 +113,12 @@ def test_notebook_page_has_stored_outputs(site: Path, nb: Path) -> None:
     if expected["maths"]:
         assert 'class="math' in html, f"{nb.name}: its maths is not marked up as maths"
         assert "vendor/mathjax/es5/tex-chtml.js" in html, f"{nb.name}: MathJax is not loaded"
-    if _has_widget_state(nb):
-        assert "application/vnd.jupyter.widget-state+json" in html
+    views = expected["widget_views"]
+    unsaved = [v for v in views if v not in expected["widget_state"]]
+    assert not unsaved, f"{nb.name}: widgets without stored state (save the widget state)"
+    if views:
+        assert WIDGET_STATE in html, f"{nb.name}: widget state not on its page"
+        assert all(f'"model_id": "{v}"' in html for v in views), f"{nb.name}: widget views lost"
         assert "vendor/html-manager/dist/embed-amd.js" in html
         assert "vendor/requirejs/require.js" in html
 
@@ -233,11 +239,12 @@ def test_notebook_page_in_browser(server: str) -> None:
 
 # The playground first: it has the most widgets (the course notebooks have one or two at most).
 WIDGET_NOTEBOOKS = sorted(
-    (nb for nb in NOTEBOOKS if _has_widget_state(nb)), key=lambda nb: "playground" not in nb.name
+    (nb for nb in NOTEBOOKS if notebook_facts(nb)["widget_views"]),
+    key=lambda nb: "playground" not in nb.name,
 )
 
 
-@pytest.mark.skipif(not WIDGET_NOTEBOOKS, reason="no notebook with stored widget state yet")
+@pytest.mark.skipif(not WIDGET_NOTEBOOKS, reason="no notebook with widgets yet")
 def test_widget_snapshots_in_browser(server: str) -> None:
     """Stored widget state is rendered by the vendored embedder (require.js + embed-amd.js)."""
     nb = WIDGET_NOTEBOOKS[0]
