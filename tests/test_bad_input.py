@@ -426,8 +426,10 @@ def test_all_zero_block_uniform_and_metrics():
     x = np.zeros(4)
     q, S, Z = ql.asymmetric_quantization(x, n_bits=4)
     assert (S, Z) == (1.0, 0) and np.all(q == 0)
+    np.testing.assert_array_equal(ql.asymmetric_dequantization(q, S, Z), x)
     q, S = ql.symmetric_quantization(x, n_bits=4, full_range=True)
     assert S == 1.0 and np.all(q == 0)
+    np.testing.assert_array_equal(ql.symmetric_dequantization(q, S), x)
     assert ql.lstsq_scale(x, QS) == 0
     assert ql.lstsq_scale_min(x, L) == (0, 0)
     assert ql.mse(x, x) == 0 and ql.max_error(x, x) == 0
