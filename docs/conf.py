@@ -304,25 +304,43 @@ def count_exercises(path: Path) -> int:
     return len(EXERCISE_HEADING.findall(text))
 
 
-class CourseTable(SphinxDirective):
-    """``{course-table}``: one row per notebook found, in file order, linked to its page.
+class NotebookPlan(SphinxDirective):
+    """Base of the directives that list every notebook found, with a plan given per number.
 
-    Each content line ``NN | time | builds on`` gives the plan for notebook number ``NN``; a
-    notebook without a line still gets its row, so new notebooks appear without editing the docs.
+    Each content line ``NN | field | field ...`` gives the plan for notebook number ``NN``; a
+    notebook without a line still gets its entry (with dashes), so new notebooks appear without
+    editing the docs, and a planned notebook that does not exist yet is left out.
     """
 
     has_content = True
+    fields = 1
 
-    def run(self):
-        self.env.glob_toctrees.add(self.env.docname)  # re-read when notebooks come and go
+    def plan(self) -> dict[str, tuple[str, ...]]:
         plan = {}
         for line in self.content:
             if line.strip():
-                number, time, needs = (cell.strip() for cell in line.split("|"))
-                plan[number] = (time, needs)
+                number, *cells = (cell.strip() for cell in line.split("|", self.fields))
+                if len(cells) != self.fields:
+                    raise self.error(f"expected `NN | {self.fields} field(s)`, got {line!r}")
+                plan[number] = tuple(cells)
+        return plan
+
+    def notebooks(self) -> list[tuple[str, tuple[str, ...]]]:
+        """``(docname, planned fields)`` of every notebook page, in file order."""
+        self.env.glob_toctrees.add(self.env.docname)  # re-read when notebooks come and go
+        plan = self.plan()
+        docs = sorted(d for d in self.env.found_docs if d.startswith("notebooks/"))
+        return [(d, plan.get(d.split("/")[-1].split("-")[0], ("—",) * self.fields)) for d in docs]
+
+
+class CourseTable(NotebookPlan):
+    """``{course-table}``: one row per notebook, linked to its page: ``NN | time | builds on``."""
+
+    fields = 2
+
+    def run(self):
         rows = ["| Notebook | Time | Builds on | Exercises |", "| --- | --- | --- | --- |"]
-        for doc in sorted(d for d in self.env.found_docs if d.startswith("notebooks/")):
-            time, needs = plan.get(doc.split("/")[-1].split("-")[0], ("—", "—"))
+        for doc, (time, needs) in self.notebooks():
             exercises = count_exercises(self.env.doc2path(doc)) or "—"
             rows.append(f"| {{doc}}`/{doc}` | {time} | {needs} | {exercises} |")
         if len(rows) == 2:
@@ -330,7 +348,19 @@ class CourseTable(SphinxDirective):
         return self.parse_text_to_nodes("\n".join(rows))
 
 
+class LearningPath(NotebookPlan):
+    """``{learning-path}``: a numbered list of the notebooks, each linked: ``NN | what it is``."""
+
+    def run(self):
+        items = [
+            f"1. {{doc}}`/{doc}`" + (f": {what}" if what != "—" else "")
+            for doc, (what,) in self.notebooks()
+        ]
+        return self.parse_text_to_nodes("\n".join(items)) if items else []
+
+
 def setup(app) -> None:
     app.add_directive("notebook-toctree", NotebookToctree)
     app.add_directive("course-table", CourseTable)
+    app.add_directive("learning-path", LearningPath)
     app.connect("html-page-context", configure_widget_embedder)

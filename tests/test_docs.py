@@ -80,6 +80,20 @@ def test_docs_build_with_warnings_as_errors(site: Path) -> None:
         assert (site / "notebooks" / f"{nb.stem}.html").is_file(), f"no page for {nb.name}"
 
 
+def test_learning_path_and_teacher_guide_list_every_notebook(site: Path) -> None:
+    """The landing page's learning path and the guide's table follow the notebooks found."""
+    landing = (site / "index.html").read_text(encoding="utf-8")
+    path = landing[landing.index('id="the-learning-path"') :]
+    path = path[: path.index("</ol>")]
+    guide = (site / "teachers.html").read_text(encoding="utf-8")
+    table = guide[guide.index("<table") : guide.index("</table>")]
+    for nb in NOTEBOOKS:
+        assert f'href="notebooks/{nb.stem}.html"' in path, f"{nb.name} not on the learning path"
+        assert f'href="notebooks/{nb.stem}.html"' in table, f"{nb.name} not in the guide's table"
+    assert path.count("<li>") == len(NOTEBOOKS)
+    assert table.count("<tr") == len(NOTEBOOKS) + 1  # and the header row
+
+
 def test_api_page_per_module(site: Path) -> None:
     """Each public module has a page documenting every public function and class it defines."""
     modules = sorted(p.stem for p in (ROOT / "quantlab").glob("[!_]*.py"))
