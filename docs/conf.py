@@ -289,11 +289,16 @@ class NotebookToctree(TocTree):
         return super().run()
 
 
+# The notebooks write their exercises in one of three ways: a heading per exercise
+# ("### Exercise 1: ..."), or below an "Exercises" heading a paragraph per exercise starting with
+# "**1.**", or a numbered list there ("1. ...").
 EXERCISE_HEADING = re.compile(r"^#{1,6}\s*(\d+[.:)]?\s*)?exercise\b", re.IGNORECASE | re.MULTILINE)
+EXERCISES_SECTION = re.compile(r"^(#{1,6})\s*exercises\s*$", re.IGNORECASE | re.MULTILINE)
+EXERCISE_ITEM = re.compile(r"^(\d+[.)]\s|\*\*\d+[.)]?\*\*)", re.MULTILINE)
 
 
 def count_exercises(path: Path) -> int:
-    """Markdown headings that start with "Exercise" (not "Exercises") in a notebook."""
+    """The number of exercises in a notebook, from its markdown cells (0 if none or unreadable)."""
     try:
         cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError):
@@ -301,7 +306,14 @@ def count_exercises(path: Path) -> int:
     text = "\n".join(
         "".join(c.get("source", "")) for c in cells if c.get("cell_type") == "markdown"
     )
-    return len(EXERCISE_HEADING.findall(text))
+    headings = len(EXERCISE_HEADING.findall(text))
+    section = EXERCISES_SECTION.search(text)
+    if headings or not section:
+        return headings
+    body = text[section.end() :]
+    # The section ends at the next heading of the same or a higher level.
+    end = re.search(rf"^#{{1,{len(section.group(1))}}}\s", body, re.MULTILINE)
+    return len(EXERCISE_ITEM.findall(body[: end.start()] if end else body))
 
 
 class NotebookPlan(SphinxDirective):
