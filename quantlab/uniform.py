@@ -72,7 +72,8 @@ def asymmetric_quantization(
     -----
     A constant group (``max == min``, only possible with the default range) has no width: its
     range is widened to include zero, so the constant is still reproduced; an all-zero group gets
-    ``S = 1``, ``Z = 0``.
+    ``S = 1``, ``Z = 0``. A range so narrow for its distance from 0 that ``Z`` exceeds ``2**62``
+    raises a ValueError (``Z`` would not fit in int64).
 
     Examples
     --------
@@ -102,7 +103,13 @@ def asymmetric_quantization(
     # A range narrower than 2**n - 1 subnormals would give S = 0: keep the smallest positive S.
     S = np.where(hi > lo, np.maximum((hi - lo) / levels, _TINY), 1.0)
     Z = np.round(-lo / S)
-    q = np.clip(np.round(xg / S) + Z, 0, levels).astype(np.int64)
+    if np.any(np.abs(Z) > 2**62):
+        raise ValueError(
+            f"the zero-point Z = round(-beta/S) = {float(np.abs(Z).max()):.3g} does not fit in "
+            "int64: the range [beta, alpha] of x is too narrow for its distance from 0"
+        )
+    with np.errstate(over="ignore"):  # x far outside an explicit range: round(inf) is clipped
+        q = np.clip(np.round(xg / S) + Z, 0, levels).astype(np.int64)
     return (
         g.from_groups(q, x.shape),
         g.params_from_groups(S, x.shape),
@@ -211,7 +218,8 @@ def symmetric_quantization(
     qmin = -qmax - 1 if full_range else -qmax
     steps = qmax + 0.5 if full_range else qmax
     S = np.where(a > 0, np.maximum(a / steps, _TINY), 1.0)  # never 0 for a tiny alpha
-    q = np.clip(np.round(xg / S), qmin, qmax).astype(np.int64)
+    with np.errstate(over="ignore"):  # x far outside an explicit alpha: round(inf) is clipped
+        q = np.clip(np.round(xg / S), qmin, qmax).astype(np.int64)
     return g.from_groups(q, x.shape), g.params_from_groups(S, x.shape)
 
 

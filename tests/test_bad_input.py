@@ -201,6 +201,12 @@ PARAM_CASES = {
         "beta",
         "shape",
     ),
+    "asym zero-point beyond int64": (
+        lambda: ql.asymmetric_quantization([1e6, np.nextafter(1e6, 2e6)], n_bits=16),
+        ValueError,
+        "Z",
+        "int64",
+    ),
     "sym alpha 0": (lambda: ql.symmetric_quantization(X, 0.0), ValueError, "alpha", "positive"),
     "sym alpha < 0": (lambda: ql.symmetric_quantization(X, -1.0), ValueError, "alpha", "positive"),
     "sym alpha nan": (lambda: ql.symmetric_quantization(X, NAN), ValueError, "alpha", "NaN"),
@@ -509,6 +515,16 @@ def test_tiny_values_no_warning(x):
         for method, r in _all_fits(qz, x, np.ones_like(x)).items():
             assert np.isfinite(r.scale) and np.isfinite(r.error), method
             assert np.all(np.abs(r.x_hat - x) <= np.abs(x).max()), method
+
+
+@pytest.mark.filterwarnings("error")
+def test_values_far_outside_an_explicit_range():
+    """x / S overflows to inf for a tiny explicit range: the codes saturate, silently."""
+    x = np.array([1e5, -1e5, 1e-305])
+    q, S, Z = ql.asymmetric_quantization(x, alpha=2.6e-304, beta=0.0, n_bits=4)
+    assert Z == 0 and q.tolist() == [15, 0, round(1e-305 / float(S))]
+    q, S = ql.symmetric_quantization(x, alpha=1e-300, n_bits=4)
+    assert q.tolist() == [7, -7, 0]
 
 
 @pytest.mark.filterwarnings("error")
