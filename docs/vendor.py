@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,11 +189,30 @@ def fetch(vendor: Path = VENDOR) -> None:
         os.replace(staging, vendor)
 
 
+@contextmanager
+def _exclusive() -> Iterator[None]:
+    """Hold a lock on this file while fetching, so that builds started together fetch once."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock (a fetch replaces the folder whole)
+        yield
+        return
+    with open(__file__, "rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_vendor(vendor: Path = VENDOR, *, force: bool = False) -> bool:
     """Fetch the vendored assets unless they are already there; True when it fetched."""
     if not force and is_current(vendor):
         return False
-    fetch(vendor)
+    with _exclusive():
+        if not force and is_current(vendor):  # another build fetched them while we waited
+            return False
+        fetch(vendor)
     return True
 
 
