@@ -434,11 +434,15 @@ def plot_weighted_errors(
         ``patch.get_data().values[::2]`` are the bar heights.
     """
     xa = as_float_array(x, "x").ravel()
-    e0 = (xa - as_float_array(x_hat, "x_hat").ravel()) ** 2
-    e1 = (xa - as_float_array(x_hat_weighted, "x_hat_weighted").ravel()) ** 2
+    xh0 = as_float_array(x_hat, "x_hat").ravel()
+    xh1 = as_float_array(x_hat_weighted, "x_hat_weighted").ravel()
+    if xh0.shape != xa.shape or xh1.shape != xa.shape:
+        raise ValueError(
+            f"x, x_hat and x_hat_weighted must have the same size, got {xa.size}, {xh0.size} "
+            f"and {xh1.size}"
+        )
+    e0, e1 = (xa - xh0) ** 2, (xa - xh1) ** 2
     wa = as_weights(w, xa.shape)
-    if e0.shape != xa.shape or e1.shape != xa.shape:
-        raise ValueError("x, x_hat and x_hat_weighted must have the same size")
     ax = _axes(ax)
     idx = np.arange(xa.size, dtype=float)
     for left, err, color, label in (
