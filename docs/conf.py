@@ -342,6 +342,8 @@ class NotebookPlan(SphinxDirective):
         self.env.glob_toctrees.add(self.env.docname)  # re-read when notebooks come and go
         plan = self.plan()
         docs = sorted(d for d in self.env.found_docs if d.startswith("notebooks/"))
+        for doc in docs:  # and when one changes (its exercises are counted)
+            self.env.note_dependency(self.env.doc2path(doc))
         return [(d, plan.get(d.split("/")[-1].split("-")[0], ("—",) * self.fields)) for d in docs]
 
 
