@@ -26,12 +26,10 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 COURSE = [nb for nb in NOTEBOOKS if nb.name[:1].isdigit()]
 BUILD_TIMEOUT = 600
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
-# Output types that myst-nb renders in preference to text/latex (its HTML render priority).
-BEFORE_LATEX = ("application/vnd.jupyter.widget-view+json", "text/html", *IMAGE_TYPES)
-
-
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+# Output types that myst-nb renders in preference to text/latex (its HTML render priority).
+BEFORE_LATEX = (WIDGET_VIEW, "text/html", *IMAGE_TYPES)
 
 
 def notebook_facts(nb: Path) -> dict:
