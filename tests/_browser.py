@@ -61,9 +61,7 @@ def chromium_page(viewport: tuple[int, int] = (1400, 1000)) -> Iterator[object]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(
-                viewport={"width": viewport[0], "height": viewport[1]}
-            )
+            context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
             yield context.new_page()
         finally:
             browser.close()
@@ -87,7 +85,7 @@ def wait_for_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None
             return
         except urllib.error.HTTPError:
             return
-        except Exception as exc:  # noqa: BLE001 - keep polling
+        except Exception as exc:  # not up yet: keep polling
             last = exc
             time.sleep(0.25)
     raise TimeoutError(f"{url} did not answer within {timeout} s ({last})")
