@@ -419,7 +419,7 @@ def search_view(
     use_min: bool = True,
     w: ArrayLike | None = None,
     relative: bool = True,
-    grid: int = 40,
+    grid: int = 32,
 ) -> SearchView:
     """Grid search (SPEC item 7) with the landscape of the error around its candidates.
 
@@ -436,7 +436,7 @@ def search_view(
         Importance weights.
     relative : bool, default True
         quantlab's relative grid, or the reference grid in units of x (``relative=False``).
-    grid : int, default 40
+    grid : int, default 32
         Points per axis of the landscape.
 
     Returns
@@ -1102,10 +1102,15 @@ class WeightsExplorer(_Explorer):
         )
 
     def draw(self, state: WeightComparison) -> None:
-        """Bars of squared error per element for both fits, weights on a second axis."""
+        """Bars of squared error per element for both fits, weights on a second axis.
+
+        The weights are shown relative to the largest (``w / max(w)``), so their axis stays put
+        while the strength slider moves.
+        """
         plots.plot_weighted_errors(
             state.x, state.unweighted.x_hat, state.weighted.x_hat, state.w, ax=self.axes[0]
         )
+        self._twin().set_ylabel("weight / largest")
         self.redraw(state)
 
     def _twin(self) -> Axes:
@@ -1122,8 +1127,9 @@ class WeightsExplorer(_Explorer):
             patch.set_data(values=plots.bar_steps(patch.get_data().edges[::2], 0.4, heights)[1])
         ax.set_ylim(0, _nice_top(max(float(e0.max()), float(e1.max()))))
         twin = self._twin()
-        find_artist(twin, "weight").set_ydata(state.w)
-        twin.set_ylim(0, _nice_top(float(state.w.max())))
+        top = float(state.w.max())
+        find_artist(twin, "weight").set_ydata(state.w / top if top > 0 else state.w)
+        twin.set_ylim(0, 1.1)
 
     def animated(self) -> list[Artist]:
         """Both bar series and the weights."""

@@ -313,7 +313,7 @@ def test_search_explorer_lines_and_readout():
         assert f"best offset {offsets[best]:+.4g}" in plain
         star = find_artist(ex.axes[1], "optimum")
         assert star.get_ydata()[0] == pytest.approx(float(ex.state.result.min))
-        assert ex.state.errors.shape == (40, 40)
+        assert ex.state.errors.shape == (32, 32)
 
 
 def test_search_explorer_signed_scale_landscape():
@@ -368,7 +368,8 @@ def test_weights_explorer_bars_are_the_two_fits():
         np.testing.assert_allclose(bars0, (X - d0 * q) ** 2, rtol=1e-10)
         np.testing.assert_allclose(bars1, (X - d1 * q) ** 2, rtol=1e-10)
         twin = next(a for a in ex.figure.axes if a is not ex.axes[0])
-        np.testing.assert_allclose(find_artist(twin, "weight").get_ydata(), wg, rtol=1e-12)
+        shown = find_artist(twin, "weight").get_ydata()
+        np.testing.assert_allclose(shown, wg / wg.max(), rtol=1e-12)
         text = html.unescape(re.sub(r"<[^>]+>", "", ex.readout.value))
         wm0, wm1 = np.mean(wg * (X - d0 * q) ** 2), np.mean(wg * (X - d1 * q) ** 2)
         assert f"unweighted fit {wm0:.4g} → weighted fit {wm1:.4g}" in text
