@@ -206,11 +206,16 @@ def local_page(base: str, name: str) -> Iterator[tuple[object, list[str], list[s
             page.screenshot(path=str(ARTIFACTS / f"{name}-last.png"))
 
 
-def accept_dialog(page) -> None:
-    """Accept a JupyterLab dialog (e.g. "Select Kernel") if one is showing."""
-    button = page.locator(".jp-Dialog .jp-mod-accept")
-    if button.count() and button.first.is_visible():
-        button.first.click()
+def accept_dialog(page, wait_ms: int = 2000) -> None:
+    """Accept a JupyterLab dialog (e.g. "Select Kernel") if one shows up within ``wait_ms``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    button = page.locator(".jp-Dialog .jp-mod-accept").first
+    try:
+        button.wait_for(state="visible", timeout=wait_ms)
+    except PlaywrightTimeout:
+        return
+    button.click()
 
 
 def move_slider_and_check(page, explorer, name: str) -> None:
@@ -265,8 +270,8 @@ def test_playground_in_jupyterlab(sandbox: dict[str, Path]) -> None:
                 "() => document.querySelectorAll('.quantlab-explorer')"
                 ".forEach(e => e.dataset.stale = '1')"
             )
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
             accept_dialog(page)
             explorer = page.locator(".quantlab-explorer:not([data-stale])").first
             explorer.locator(".quantlab-readout", has_text="MSE").wait_for()
