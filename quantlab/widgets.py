@@ -933,6 +933,7 @@ class SearchExplorer(_Explorer):
         if (state.mins is not None) != self._two_d:  # the other kind of landscape
             super().redraw(state)
             return
+        self._background = None  # the contours are part of the background: draw it all
         left, right = self.axes
         table = state.result.table
         assert table is not None and table.best is not None

@@ -418,3 +418,28 @@ def test_explorers_accept_a_large_array():
         ex = cls(LAYER)
         assert ex.error is None and ex.state is not None
         assert png_pixels(ex.image.value).ndim == 3
+
+
+@pytest.mark.parametrize(
+    ("make", "steps"),
+    [
+        (lambda: widgets.QuantExplorer(LAYER), [{"n_bits": 6}, {"offset": 0.2},
+                                               {"scheme": "symmetric"}, {"method": "refit"}]),
+        (lambda: widgets.SearchExplorer(X), [{"weights": True}, {"n_bits": 3},
+                                             {"use_min": False}, {"relative": False}]),
+        (lambda: widgets.BitsExplorer(PARAMS), [{"scheme": "use_min"}, {"method": "refine"}]),
+        (lambda: widgets.WeightsExplorer(X), [{"strength": 0.6}, {"n_bits": 5},
+                                              {"method": "optimum"}]),
+    ],
+)  # fmt: skip
+def test_incremental_updates_draw_the_full_picture(make, steps):
+    """After each update the image equals a drawing of the whole figure from scratch."""
+    ex = make()
+    for values in steps:
+        before = ex.image.value
+        ex.update(**values)
+        assert ex.error is None
+        ex._background = None  # force a full drawing of the same state
+        full = ex.render()
+        np.testing.assert_array_equal(png_pixels(ex.image.value), png_pixels(full))
+        assert not np.array_equal(png_pixels(before), png_pixels(full)), values
