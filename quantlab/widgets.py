@@ -30,7 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 from numpy.typing import ArrayLike, NDArray
 from PIL import Image as PILImage
 
@@ -851,11 +851,14 @@ class QuantExplorer(_Explorer):
 
 
 def _log_axis(ax: Axes) -> None:
-    """A log y axis labelled at 1, 2 and 5 times powers of ten in plain text (no mathtext)."""
+    """A log y axis ticked at 1, 2 and 5 times powers of ten, in plain text.
+
+    No mathtext labels and no minor ticks: they made up a third of the drawing time.
+    """
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 class SearchExplorer(_Explorer):
@@ -905,7 +908,6 @@ class SearchExplorer(_Explorer):
         left, right = self.axes
         assert state.result.table is not None
         plots.plot_search(state.result.table, ax=left)
-        _log_axis(left)
         if state.mins is not None:
             plots.plot_landscape(
                 state.scales,
@@ -923,7 +925,7 @@ class SearchExplorer(_Explorer):
             _log_axis(right)
             plots._finish(right, "d", "error (MSE)")
         self._two_d = state.mins is not None
-        for axis in (left.xaxis, right.xaxis, right.yaxis if self._two_d else None):
+        for axis in (left.xaxis, left.yaxis, right.xaxis, right.yaxis if self._two_d else None):
             if axis is not None:
                 axis.set_major_locator(MaxNLocator(5))  # fewer labels: faster redraws
         self._contours = [c for c in right.collections if isinstance(c, ContourSet)]
