@@ -673,12 +673,20 @@ class _Explorer(widgets.VBox):
     def render(self) -> bytes:
         """The figure as PNG bytes.
 
-        The static part (axes, ticks, labels, legends, fixed artists) is drawn only when it
-        changes: when an axis limit differs from the cached background's, or after a full
-        :meth:`redraw`. The :meth:`animated` artists are then drawn over it.
+        The static part (axes, ticks, labels, fixed artists) is drawn only when it changes:
+        when an axis limit differs from the cached background's, or after a full
+        :meth:`redraw`. The :meth:`animated` artists, then the legends of their axes, are drawn
+        over it.
         """
         canvas = self.figure.canvas
         moving = self.animated()
+        # Legends stay on top of what moves in their axes (as in a full drawing, zorder 5).
+        with_moving = {artist.axes for artist in moving}
+        moving += [
+            ax.get_legend()
+            for ax in self.figure.axes
+            if ax in with_moving and ax.get_legend() is not None
+        ]
         key = tuple((ax.get_xlim(), ax.get_ylim()) for ax in self.figure.axes)
         if self._background is None or key != self._background_key:
             for artist in moving:
