@@ -354,12 +354,22 @@ class CourseTable(NotebookPlan):
 
     def run(self):
         rows = ["| Notebook | Time | Builds on | Exercises |", "| --- | --- | --- | --- |"]
+        low = high = 0
         for doc, (time, needs) in self.notebooks():
             exercises = count_exercises(self.env.doc2path(doc)) or "—"
             rows.append(f"| {{doc}}`/{doc}` | {time} | {needs} | {exercises} |")
+            minutes = re.match(r"(\d+)(?:\s*[–-]\s*(\d+))?\s*min", time)
+            if minutes:
+                low += int(minutes[1])
+                high += int(minutes[2] or minutes[1])
         if len(rows) == 2:
             return []
-        return self.parse_text_to_nodes("\n".join(rows))
+        text = "\n".join(rows)
+        if high:
+            low_h, high_h = (f"{round(m / 30) / 2:g}" for m in (low, high))  # to half hours
+            span = low_h if low_h == high_h else f"{low_h}–{high_h}"
+            text += f"\n\nIn all, about {span} hours of class time."
+        return self.parse_text_to_nodes(text)
 
 
 class LearningPath(NotebookPlan):
