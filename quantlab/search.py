@@ -159,34 +159,43 @@ def refine(
     return q, scale * unit, None if minimum is None else minimum * unit, n_iter
 
 
-def _best_positive_scale(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArray]:
-    """Best ``d > 0`` over all code assignments, codes in ``[-2**(n-1), 2**(n-1) - 1]``.
+def _best_scales(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArray]:
+    """Best ``d > 0`` and best ``d < 0`` over all code assignments in ``[-2**(n-1), 2**(n-1) - 1]``.
 
-    Returns ``(d, err)`` per group, ``err`` being the refitted error sum (not yet averaged).
+    As ``t = 1/|d|`` grows, the code of ``x_j`` steps at the breakpoints ``(k + 1/2) / |x_j|``.
+    Both signs of ``d`` share those breakpoints (they differ only in which element may take the
+    extra negative code), so they are sorted once; each sign then accumulates its own steps.
+
+    Returns ``(d, err)``, each ``(g, 2)``: column 0 for ``d > 0``, column 1 for ``d < 0``, ``err``
+    being the refitted error sum (not yet averaged).
     """
     g = xg.shape[0]
     steps = 2 ** (n_bits - 1)  # at most this many code changes per element
     ax = np.abs(xg)[..., None]  # (g, M, 1)
     k = np.arange(steps)[None, None, :]  # (1, 1, K)
-    # x_j > 0 climbs to 2**(n-1) - 1; x_j < 0 descends to -2**(n-1).
-    n_steps = np.where(xg > 0, steps - 1, np.where(xg < 0, steps, 0))[..., None]
-    real = k < n_steps
     with np.errstate(over="ignore"):  # a breakpoint beyond the float range is never reached
-        t = np.where(real, (k + 0.5) / np.where(ax > 0, ax, 1.0), np.inf)
-    dxq = np.where(real, wg[..., None] * ax, 0.0)
-    dqq = np.where(real, wg[..., None] * (2 * k + 1), 0.0)
-    order = np.argsort(t.reshape(g, -1), axis=1, kind="stable")
-    sxq = np.cumsum(np.take_along_axis(dxq.reshape(g, -1), order, axis=1), axis=1)
-    sqq = np.cumsum(np.take_along_axis(dqq.reshape(g, -1), order, axis=1), axis=1)
+        t = np.where(ax > 0, (k + 0.5) / np.where(ax > 0, ax, 1.0), np.inf)
+    order = np.argsort(t.reshape(g, -1), axis=1)
+    shape = (g, xg.shape[1], steps)
+    wax = np.broadcast_to(wg[..., None] * ax, shape).reshape(g, -1)  # the steps of sum(w*x*q)
+    wstep = (wg[..., None] * (2 * k + 1)).reshape(g, -1)  # the steps of sum(w*q**2)
     sxx = np.sum(wg * xg * xg, axis=1, keepdims=True)
-    safe = np.where(sqq > 0, sqq, 1.0)
-    err = np.where(sqq > 0, sxx - sxq * sxq / safe, sxx)
-    best = np.argmin(err, axis=1)[:, None]
-    sqq_b = np.take_along_axis(sqq, best, axis=1)
-    d = np.where(
-        sqq_b > 0, np.take_along_axis(sxq, best, axis=1) / np.where(sqq_b > 0, sqq_b, 1), 0
-    )
-    return d, np.take_along_axis(err, best, axis=1)
+    d_out, err_out = [], []
+    for sign in (1.0, -1.0):
+        # With d of this sign, s*x_j > 0 climbs to 2**(n-1) - 1 and s*x_j < 0 descends to -2**(n-1).
+        sx = sign * xg
+        n_steps = np.where(sx > 0, steps - 1, np.where(sx < 0, steps, 0))[..., None]
+        real = (k < n_steps).reshape(g, -1)
+        sxq = np.cumsum(np.take_along_axis(np.where(real, wax, 0.0), order, axis=1), axis=1)
+        sqq = np.cumsum(np.take_along_axis(np.where(real, wstep, 0.0), order, axis=1), axis=1)
+        safe = np.where(sqq > 0, sqq, 1.0)
+        err = np.where(sqq > 0, sxx - sxq * sxq / safe, sxx)
+        best = np.argmin(err, axis=1)[:, None]
+        sqq_b = np.take_along_axis(sqq, best, axis=1)
+        sxq_b = np.take_along_axis(sxq, best, axis=1)
+        d_out.append(sign * np.where(sqq_b > 0, sxq_b / np.where(sqq_b > 0, sqq_b, 1.0), 0.0))
+        err_out.append(np.take_along_axis(err, best, axis=1))
+    return np.concatenate(d_out, axis=1), np.concatenate(err_out, axis=1)
 
 
 def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]:
@@ -202,9 +211,8 @@ def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]
     def run(sl: slice) -> dict:
         x, w = xg[sl], wsel[sl]
         unit = _unit(x)  # the squared sums of x / unit cannot underflow
-        d_pos, e_pos = _best_positive_scale(x / unit, w, scheme.n_bits)
-        d_neg, e_neg = _best_positive_scale(-x / unit, w, scheme.n_bits)
-        d = np.where(e_neg < e_pos, -d_neg, d_pos) * unit
+        d_both, e_both = _best_scales(x / unit, w, scheme.n_bits)
+        d = np.where(e_both[:, 1:] < e_both[:, :1], d_both[:, 1:], d_both[:, :1]) * unit
         q = scheme.round(x, d, None)
         # The refit of the rounded codes is at least as good as the best state found.
         d_fit, _ = scheme.refit(x, q, w)
