@@ -220,6 +220,7 @@ draw_staircase(GENERATED / "staircase.png")
 
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
+html_css_files = ["quantlab.css"]  # notebook output tables: room between columns
 html_theme_options = {
     "home_page_in_toc": True,
     "show_navbar_depth": 1,

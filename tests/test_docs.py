@@ -48,15 +48,6 @@ def notebook_facts(nb: Path) -> dict:
     }
 
 
-def notebook_for_browser() -> Path | None:
-    """The notebook page the browser test opens: 01 once it exists, else one with maths."""
-    if not COURSE:
-        return None
-    first = [nb for nb in COURSE if nb.name.startswith("01")]
-    with_maths = [nb for nb in COURSE if notebook_facts(nb)["maths"]]
-    return (first or with_maths or COURSE)[0]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the docs exactly as documented (``-W``: any warning fails) into a fresh folder."""
@@ -208,6 +199,22 @@ def open_and_check(
                 widgets: document.querySelectorAll('.jupyter-widgets.widget-inline-hbox, '
                     + '.jupyter-widgets.widget-container, .widget-slider').length,
                 widget_errors: document.querySelectorAll('.jupyter-widgets-error-widget').length,
+                // Display maths and output tables must stay inside the page's text column.
+                // (a formula may scroll in its own box; it must not spill over the margin).
+                overflowing: (() => {
+                    const column = document.querySelector('article') || document.body;
+                    const right = column.getBoundingClientRect().right + 1;
+                    const spills = e => e.scrollWidth > e.clientWidth + 1
+                        && getComputedStyle(e).overflowX === 'visible';
+                    return [
+                        ...[...document.querySelectorAll('mjx-container[display="true"]')]
+                            .filter(spills),
+                        ...[...document.querySelectorAll('div.cell_output table')]
+                            .filter(e => e.getBoundingClientRect().right > right),
+                    ].map(e => e.textContent.slice(0, 60));
+                })(),
+                cramped_cells: [...document.querySelectorAll('div.cell_output td')]
+                    .filter(td => parseFloat(getComputedStyle(td).paddingLeft) < 4).length,
             })"""
         )
         ARTIFACTS.mkdir(exist_ok=True)
@@ -222,6 +229,8 @@ def open_and_check(
     assert facts["containers"] > 0 or not maths, "no MathJax output on the page"
     assert facts["typeset"] == facts["maths"], f"maths left untypeset: {json.dumps(facts)}"
     assert not facts["tex_errors"], f"TeX errors: {facts['tex_errors']}"
+    assert not facts["overflowing"], f"wider than the page: {facts['overflowing']}"
+    assert not facts["cramped_cells"], "output table cells without padding"
     broken = [i["src"] for i in facts["images"] if not i["ok"]]
     assert not broken, f"images that did not load: {broken}"
     assert len(facts["images"]) >= min_images, f"expected figures on {path}"
@@ -234,15 +243,15 @@ def test_landing_page_in_browser(server: str) -> None:
     assert any("mathjax" in u for u in facts["requests"])
 
 
-@pytest.mark.skipif(not COURSE, reason="no course notebook yet")
-def test_notebook_page_in_browser(server: str) -> None:
-    """Maths typeset wherever the notebook has maths; all its figures load; nothing fails."""
-    nb = notebook_for_browser()
+@pytest.mark.parametrize("nb", COURSE, ids=lambda nb: nb.stem)
+def test_notebook_page_in_browser(server: str, nb: Path) -> None:
+    """Maths typeset wherever the notebook has maths; all its figures load; nothing fails;
+    formulas and tables stay inside the page."""
     expected = notebook_facts(nb)
     facts = open_and_check(
         server,
         f"notebooks/{nb.stem}.html",
-        "docs-notebook.png",
+        f"docs-{nb.stem}.png",
         maths=expected["maths"],
         min_images=expected["images"],
     )
