@@ -26,6 +26,7 @@ matplotlib.use("Agg")
 import numpy as np
 
 from quantlab import widgets
+from quantlab.widgets.explorers import _Explorer
 
 GOAL_MS = 100.0
 
@@ -38,7 +39,7 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 
 
 def bench(
-    explorer: widgets._Explorer, control: str, values: Sequence[object], repeats: int
+    explorer: _Explorer, control: str, values: Sequence[object], repeats: int
 ) -> tuple[float, float, float, float]:
     """Update times when ``control`` cycles through ``values``, and the reference's.
 
@@ -68,7 +69,7 @@ def bench(
     return statistics.median(walls), statistics.median(cpus), max(walls), statistics.median(refs)
 
 
-Case = tuple[str, str, Callable[[], widgets._Explorer], str, list]
+Case = tuple[str, str, Callable[[], _Explorer], str, list]
 
 
 def cases(x: np.ndarray) -> list[Case]:

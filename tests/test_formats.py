@@ -431,7 +431,7 @@ def test_weighted_blocks_do_not_depend_on_the_chunking(monkeypatch) -> None:
     w = rng.random(x.shape)
     for name in ("Q4_0", "Q5_1"):
         whole = formats.quantize(x, name, w=w)
-        monkeypatch.setattr(formats, "WEIGHTED_CHUNK_BLOCKS", 3)
+        monkeypatch.setattr(formats.legacy, "WEIGHTED_CHUNK_BLOCKS", 3)
         assert np.array_equal(formats.quantize(x, name, w=w), whole)
         monkeypatch.undo()
 

@@ -44,10 +44,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_weights
-from .grouping import Grouping
-from .quantizer import Quantizer
-from .table import Table
+from .._validation import as_weights
+from ..grouping import Grouping
+from ..quantizer import Quantizer
+from ..table import Table
 
 #: Blocks processed at once (64K values): the working set stays in the CPU cache.
 CHUNK_BLOCKS = 2048

@@ -34,15 +34,15 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocato
 from numpy.typing import ArrayLike, NDArray
 from PIL import Image as PILImage
 
-from . import plots
-from ._validation import as_finite_float, as_float_array, as_weights, check_n_bits
-from .data import X_EXAMPLE
-from .lstsq import lstsq_scale
-from .metrics import max_error, mse, sqnr_db
-from .quantizer import Quantizer, QuantResult
-from .scheme import Scheme
-from .table import Table
-from .uniform import asymmetric_quantization, symmetric_quantization
+from .. import plots
+from .._validation import as_finite_float, as_float_array, as_weights, check_n_bits
+from ..data import X_EXAMPLE
+from ..lstsq import lstsq_scale
+from ..metrics import max_error, mse, sqnr_db
+from ..quantizer import Quantizer, QuantResult
+from ..scheme import Scheme
+from ..table import Table
+from ..uniform import asymmetric_quantization, symmetric_quantization
 
 __all__ = [
     "EXPLORER_METHODS",
@@ -1026,7 +1026,7 @@ class BitsExplorer(_Explorer):
         scheme: str = "symmetric",
         method: str = "round",
     ) -> None:
-        from .data import PARAMS
+        from ..data import PARAMS
 
         self.x = np.array(PARAMS) if x is None else as_float_array(x, "x").ravel()
         self.w = _weights_for(self.x, w)
