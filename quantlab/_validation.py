@@ -61,6 +61,31 @@ def as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
     return arr
 
 
+def as_real_array(x: ArrayLike, name: str = "x") -> NDArray[np.floating]:
+    """Return ``x`` as a new finite, non-empty float array, keeping float16/float32 precision.
+
+    Integers, booleans and lists become float64; a float16/float32/float64 array keeps its dtype
+    (for computations that must follow the input's precision, as ONNX does).
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not real numbers or is a masked array.
+    ValueError
+        If ``x`` is ragged, empty or contains NaN or infinity.
+    """
+    arr = _asarray(x, name)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    keep = arr.dtype.kind == "f" and arr.dtype.itemsize <= 8
+    arr = np.array(arr, dtype=arr.dtype if keep else np.float64, copy=True)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
 def as_codes(q: ArrayLike, name: str = "q") -> NDArray[np.int64]:
     """Return integer codes as a new int64 array (integral floats are accepted).
 
