@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_float_array, as_weights, check_n_bits, check_same_shape
+from ._validation import as_float_array, as_weights, check_axis, check_n_bits, check_same_shape
 
 
 def _pair(x: ArrayLike, x_hat: ArrayLike) -> tuple[NDArray, NDArray]:
@@ -20,6 +20,25 @@ def _pair(x: ArrayLike, x_hat: ArrayLike) -> tuple[NDArray, NDArray]:
     xh = as_float_array(x_hat, "x_hat")
     check_same_shape(xa, xh, "x", "x_hat")
     return xa, xh
+
+
+def _energy_db(a: NDArray, axis: int | tuple[int, ...] | None) -> NDArray[np.float64]:
+    """``10*log10(sum(a**2))`` over ``axis``, scaled first so that no square under/overflows.
+
+    With ``m = max|a|``: ``sum(a**2) = m**2 * sum((a/m)**2)`` and ``1 <= sum((a/m)**2) <= size``,
+    so the logarithm is ``20*log10(m) + 10*log10(sum((a/m)**2))``; ``-inf`` for all zeros.
+    """
+    m = np.max(np.abs(a), axis=axis, keepdims=True)
+    safe = np.where(m > 0, m, 1.0)
+    scaled = np.sum((a / safe) ** 2, axis=axis)
+    m = np.squeeze(m, axis=axis) if axis is not None else m.reshape(())
+    with np.errstate(divide="ignore"):
+        return np.where(
+            m > 0,
+            20.0 * np.log10(np.where(m > 0, m, 1.0))
+            + 10.0 * np.log10(np.where(m > 0, scaled, 1.0)),
+            -np.inf,
+        )
 
 
 def mse(
@@ -54,7 +73,7 @@ def mse(
     """
     xa, xh = _pair(x, x_hat)
     wa = as_weights(w, xa.shape)
-    return np.mean(wa * (xa - xh) ** 2, axis=axis)
+    return np.mean(wa * (xa - xh) ** 2, axis=check_axis(axis, xa.ndim))
 
 
 def sqnr_db(
@@ -63,7 +82,9 @@ def sqnr_db(
     """Signal-to-quantization-noise ratio ``10*log10(sum(x**2) / sum((x - x_hat)**2))`` in dB.
 
     A perfect reconstruction (zero noise) has ``SQNR = +inf``; noise on an all-zero signal has
-    ``SQNR = -inf``. Never NaN.
+    ``SQNR = -inf``. Never NaN. Signal and noise are scaled by their largest magnitude before
+    squaring, so values near the float64 limits (``2**-540``, ``1e75``) neither underflow nor
+    overflow: the result depends only on their ratio.
 
     Examples
     --------
@@ -71,11 +92,13 @@ def sqnr_db(
     33.98
     """
     xa, xh = _pair(x, x_hat)
-    signal = np.sum(xa**2, axis=axis)
-    noise = np.sum((xa - xh) ** 2, axis=axis)
-    with np.errstate(divide="ignore"):
-        ratio = np.where(noise > 0, signal / np.where(noise > 0, noise, 1.0), np.inf)
-        return 10.0 * np.log10(ratio)
+    ax = check_axis(axis, xa.ndim)
+    signal = _energy_db(xa, ax)
+    noise = _energy_db(xa - xh, ax)
+    # No noise: +inf (also for an all-zero signal); noise on no signal: -inf.
+    finite = np.isfinite(noise) & np.isfinite(signal)
+    out = np.where(np.isfinite(noise), -np.inf, np.inf)
+    return np.where(finite, signal - np.where(finite, noise, 0.0), out)
 
 
 def max_error(
@@ -89,7 +112,7 @@ def max_error(
     0.5
     """
     xa, xh = _pair(x, x_hat)
-    return np.max(np.abs(xa - xh), axis=axis)
+    return np.max(np.abs(xa - xh), axis=check_axis(axis, xa.ndim))
 
 
 def uniform_noise_mse(step: ArrayLike) -> NDArray[np.float64]:

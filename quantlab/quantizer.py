@@ -14,6 +14,7 @@ from ._validation import (
     as_float_array,
     as_weights,
     check_bool,
+    check_code_range,
     check_n_bits,
     check_same_shape,
 )
@@ -175,7 +176,8 @@ class Quantizer:
         Parameters
         ----------
         q : array_like of int
-            Codes.
+            Codes in the code range: ``[-2**(n-1), 2**(n-1) - 1]``, or ``[0, 2**n - 1]`` with
+            ``use_min`` (a ValueError otherwise).
         scale : array_like
             Scalar or the parameter shape.
         min : array_like, optional
@@ -186,6 +188,10 @@ class Quantizer:
         x_hat : ndarray of float64
         """
         codes = as_codes(q, "q")
+        sc = self.scheme
+        check_code_range(
+            codes, sc.qmin, sc.qmax, "q", f"n_bits={self.n_bits}, use_min={self.use_min}"
+        )
         g = self.grouping
         s = g.params_to_groups(as_float_array(scale, "scale"), codes.shape, "scale")
         if self.use_min and min is None:

@@ -46,10 +46,23 @@ class Table:
     def __init__(
         self, columns: Mapping[str, ArrayLike], best: int | None = None, digits: int = 4
     ) -> None:
-        self._columns: dict[str, NDArray] = {k: np.asarray(v) for k, v in columns.items()}
-        lengths = {len(v) for v in self._columns.values()}
-        if len(lengths) > 1:
-            raise ValueError(f"columns must have equal lengths, got {sorted(lengths)}")
+        if not isinstance(columns, Mapping):
+            raise TypeError(
+                f"columns must be a mapping of column name to values, got {type(columns).__name__}"
+            )
+        self._columns: dict[str, NDArray] = {}
+        for name, values in columns.items():
+            try:
+                arr = np.asarray(values)
+            except ValueError as exc:
+                raise ValueError(f"column {name!r} must be a 1-D sequence: {exc}") from exc
+            if arr.ndim != 1:
+                got = "a scalar" if arr.ndim == 0 else f"shape {arr.shape}"
+                raise ValueError(f"column {name!r} must be a 1-D sequence of values, got {got}")
+            self._columns[str(name)] = arr
+        lengths = {k: len(v) for k, v in self._columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"columns must have equal lengths, got {lengths}")
         self.best = best
         self.digits = digits
 
@@ -95,5 +108,12 @@ class Table:
     @classmethod
     def from_rows(cls, names: Sequence[str], rows: Sequence[Sequence], **kwargs) -> Table:
         """Build a table from rows (a list of tuples) and column ``names``."""
+        names = list(names)
+        for i, row in enumerate(rows):
+            if len(row) != len(names):
+                raise ValueError(
+                    f"rows must each have {len(names)} values (one per name in names); "
+                    f"row {i} has {len(row)}"
+                )
         cols = list(zip(*rows, strict=True)) if rows else [() for _ in names]
         return cls(dict(zip(names, cols, strict=True)), **kwargs)
