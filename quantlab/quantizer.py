@@ -266,7 +266,9 @@ class Quantizer:
         -------
         QuantResult
             With ``.table``: one row per candidate (per-tensor: offset, refitted scale/min, error
-            before and after refit; per group: offset and mean errors over groups).
+            before and after refit; per group: offset, mean errors over the groups and
+            ``n_best``, the number of groups whose own best is that offset — the table's
+            caption says so, and that ``.error`` holds each group's own best).
         """
         relative = check_bool(relative, "relative")
         xa, xg, wg = self._groups(x, w)
@@ -284,8 +286,19 @@ class Quantizer:
                 cols["min"] = out["min_after"][0]
         cols["error_before"] = out["error_before"].mean(axis=0)
         cols["error_after"] = out["error_after"].mean(axis=0)
+        caption = None
+        if xg.shape[0] > 1:  # the rows aggregate groups; the choice is made per group
+            n_groups = xg.shape[0]
+            cols["n_best"] = np.bincount(
+                np.argmin(out["error_after"], axis=1), minlength=len(cols["offset"])
+            )
+            caption = (
+                f"Rows: mean error over {n_groups} groups per offset (* = the best offset "
+                "shared by all). Each group keeps its own best offset (n_best = groups "
+                f"choosing it): result.error.mean() = {float(np.mean(out['error'])):.4g}"
+            )
         # The chosen candidate's error as the table computed it: .error equals its best row.
-        table = Table(cols, best=best)
+        table = Table(cols, best=best, caption=caption)
         q, scale, minimum, error = out["q"], out["scale"], out["min"], out["error"]
         return self._result(xa, xg, wg, q, scale, minimum, "search", error=error, table=table)
 

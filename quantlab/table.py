@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -31,6 +32,8 @@ class Table:
         Index of a row to highlight (the chosen candidate).
     digits : int, default 4
         Significant digits shown for floats.
+    caption : str, optional
+        A line above the table saying what its rows are (e.g. that they aggregate groups).
 
     Examples
     --------
@@ -44,7 +47,11 @@ class Table:
     """
 
     def __init__(
-        self, columns: Mapping[str, ArrayLike], best: int | None = None, digits: int = 4
+        self,
+        columns: Mapping[str, ArrayLike],
+        best: int | None = None,
+        digits: int = 4,
+        caption: str | None = None,
     ) -> None:
         if not isinstance(columns, Mapping):
             raise TypeError(
@@ -65,6 +72,9 @@ class Table:
             raise ValueError(f"columns must have equal lengths, got {lengths}")
         self.best = best
         self.digits = digits
+        if caption is not None and not isinstance(caption, str):
+            raise TypeError(f"caption must be a string, got {caption!r}")
+        self.caption = caption
 
     @property
     def columns(self) -> list[str]:
@@ -94,6 +104,8 @@ class Table:
         for i, r in enumerate(cells):
             line = "  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=True))
             lines.append(line + (" *" if i == self.best else ""))
+        if self.caption:
+            lines[:0] = textwrap.wrap(self.caption, width=88)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -103,7 +115,8 @@ class Table:
             style = ' style="font-weight:bold"' if i == self.best else ""
             tds = "".join(f"<td>{html.escape(c)}</td>" for c in r)
             body.append(f"<tr{style}>{tds}</tr>")
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
     @classmethod
     def from_rows(cls, names: Sequence[str], rows: Sequence[Sequence], **kwargs) -> Table:

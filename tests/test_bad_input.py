@@ -751,3 +751,31 @@ def test_issue11_alpha_message_says_beta_defaulted():
         ql.asymmetric_quantization([1, 2, 3], alpha=0.5)
     with _raises(ValueError, "alpha.*max\\(x\\) by default", "beta=5"):
         ql.asymmetric_quantization([1, 2, 3], beta=5.0)
+
+
+def test_issue11_multi_block_search_table_says_what_rows_aggregate():
+    """The README's example: the table's rows are means over blocks, the choice is per block."""
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((4, 64))
+    importance = rng.uniform(0.1, 1.0, size=weights.shape)
+    res = ql.Quantizer(n_bits=4, use_min=True, block_size=32).search(weights, w=importance)
+    t = res.table
+    assert "n_best" in t.columns
+    assert int(t["n_best"].sum()) == 8  # every one of the 8 blocks chooses exactly one row
+    # Each block's own best: the per-block error equals the minimum over that block's candidates.
+    per_block = [
+        ql.Quantizer(4, use_min=True).search(weights[r, 32 * b : 32 * b + 32],
+                                              w=importance[r, 32 * b : 32 * b + 32])
+        for r in range(4) for b in range(2)
+    ]  # fmt: skip
+    np.testing.assert_allclose(res.error.ravel(), [float(p.error) for p in per_block], rtol=1e-12)
+    chosen = [int(p.table.best) for p in per_block]
+    np.testing.assert_array_equal(t["n_best"], np.bincount(chosen, minlength=len(t)))
+    # The mean of the per-block best errors is below the best shared row, and the caption says so.
+    assert res.error.mean() < t["error_after"][t.best]
+    assert f"result.error.mean() = {res.error.mean():.4g}" in t.caption
+    assert "mean error over 8 groups" in repr(t).replace("\n", " ")
+    assert "<caption>" in t._repr_html_()
+    # A per-tensor search has no caption and no n_best column.
+    single = ql.Quantizer(4).search(ql.X_EXAMPLE).table
+    assert single.caption is None and "n_best" not in single.columns
