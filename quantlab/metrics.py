@@ -82,9 +82,10 @@ def sqnr_db(
     """Signal-to-quantization-noise ratio ``10*log10(sum(x**2) / sum((x - x_hat)**2))`` in dB.
 
     A perfect reconstruction (zero noise) has ``SQNR = +inf``; noise on an all-zero signal has
-    ``SQNR = -inf``. Never NaN. Signal and noise are scaled by their largest magnitude before
-    squaring, so values near the float64 limits (``2**-540``, ``1e75``) neither underflow nor
-    overflow: the result depends only on their ratio.
+    ``SQNR = -inf``. Never NaN. Where a sum of squares would underflow (values near
+    ``2**-540`` or a noise far below the signal), signal and noise are scaled by their largest
+    magnitude before squaring and the ratio is formed in dB, so the result depends only on the
+    ratio of the values, whatever their magnitude.
 
     Examples
     --------
@@ -93,12 +94,28 @@ def sqnr_db(
     """
     xa, xh = _pair(x, x_hat)
     ax = check_axis(axis, xa.ndim)
-    signal = _energy_db(xa, ax)
-    noise = _energy_db(xa - xh, ax)
-    # No noise: +inf (also for an all-zero signal); noise on no signal: -inf.
-    finite = np.isfinite(noise) & np.isfinite(signal)
-    out = np.where(np.isfinite(noise), -np.inf, np.inf)
-    return np.where(finite, signal - np.where(finite, noise, 0.0), out)
+    diff = xa - xh
+    signal = np.sum(xa**2, axis=ax)
+    noise = np.sum(diff**2, axis=ax)
+    with np.errstate(divide="ignore"):
+        ratio = np.where(noise > 0, signal / np.where(noise > 0, noise, 1.0), np.inf)
+        plain = 10.0 * np.log10(ratio)
+    # Where a sum of squares fell below the normal range (or to 0) although its values are not
+    # all zero, the plain formula lost precision: use the scaled energies (results in dB).
+    tiny = np.finfo(np.float64).tiny
+    lost = ((signal < tiny) & (np.max(np.abs(xa), axis=ax) > 0)) | (
+        (noise < tiny) & (np.max(np.abs(diff), axis=ax) > 0)
+    )
+    if not np.any(lost):
+        return plain
+    sig_db, noise_db = _energy_db(xa, ax), _energy_db(diff, ax)
+    finite = np.isfinite(noise_db) & np.isfinite(sig_db)
+    scaled = np.where(
+        finite,
+        sig_db - np.where(finite, noise_db, 0.0),
+        np.where(np.isfinite(noise_db), -np.inf, np.inf),
+    )
+    return np.where(lost, scaled, plain)
 
 
 def max_error(

@@ -592,6 +592,15 @@ def test_issue10_3_sqnr_is_scale_invariant(e):
     np.testing.assert_allclose(got, [ref, ref], rtol=1e-13)
 
 
+def test_issue10_3_noise_far_below_the_signal():
+    # noise**2 = 1e-400 underflows to 0 in the plain formula (which said inf): 4000 dB.
+    assert float(ql.sqnr_db([1.0, 1e-200], [1.0, 0.0])) == pytest.approx(4000.0, rel=1e-12)
+    assert float(ql.sqnr_db([3e-200, 4e-200], [3e-200, 0.0])) == pytest.approx(
+        10 * np.log10(25 / 16), rel=1e-12
+    )
+    assert ql.sqnr_db([1e-200], [1e-200]) == np.inf  # still exact: no noise at all
+
+
 def test_issue10_6_unsigned_codes_beyond_int64_are_refused():
     big = np.array([2**64 - 1], np.uint64)
     for call in (
