@@ -7,7 +7,8 @@ range ``(lo, hi)``; :func:`affine_params` turns it into a scale and an integer z
 
 The ``axis`` argument chooses the granularity: ``None`` one range per tensor; for activations
 ``X`` of shape (tokens, channels), ``axis=0`` one range per token (row) and ``axis=1`` one per
-channel (column). Ranges keep the reduced axes with length 1, so they broadcast against ``x``.
+channel (column). Per-axis ranges keep the reduced axes with length 1, so they broadcast against
+``x``; per-tensor ranges are 0-d.
 
 - :func:`minmax_range`: the extremes - nothing is clipped, one outlier stretches the grid.
 - :func:`percentile_range`: ``np.percentile`` at ``100 − p`` and ``p`` - clips the tails.
@@ -80,7 +81,8 @@ def minmax_range(x: ArrayLike, axis: int | None = None) -> tuple[NDArray, NDArra
     """
     xa = as_float_array(x, "x")
     red = _reduced(_axis(axis, xa.ndim), xa.ndim)
-    return xa.min(axis=red, keepdims=True), xa.max(axis=red, keepdims=True)
+    keep = red is not None
+    return xa.min(axis=red, keepdims=keep), xa.max(axis=red, keepdims=keep)
 
 
 def percentile_range(
@@ -109,15 +111,21 @@ def percentile_range(
     p = float(percentile)
     if not 50.0 <= p <= 100.0:
         raise ValueError(f"percentile must be between 50 and 100, got {p}")
+    keep = red is not None
     if check_bool(symmetric, "symmetric"):
-        hi = np.percentile(np.abs(xa), p, axis=red, keepdims=True)
+        hi = np.percentile(np.abs(xa), p, axis=red, keepdims=keep)
         return -hi, hi
-    lo = np.percentile(xa, 100.0 - p, axis=red, keepdims=True)
-    return lo, np.percentile(xa, p, axis=red, keepdims=True)
+    lo = np.percentile(xa, 100.0 - p, axis=red, keepdims=keep)
+    return lo, np.percentile(xa, p, axis=red, keepdims=keep)
 
 
 def mse_range(
-    x: ArrayLike, n_bits: int = 8, axis: int | None = None, *, symmetric: bool = False
+    x: ArrayLike,
+    n_bits: int = 8,
+    axis: int | None = None,
+    *,
+    symmetric: bool = False,
+    offsets: ArrayLike | None = None,
 ) -> tuple[NDArray, NDArray]:
     """The range of the course's MSE search: ``quantlab.Quantizer(n_bits, ...).search(x)``.
 
@@ -125,13 +133,14 @@ def mse_range(
     refitted grid of the best candidate. Symmetric: the min-convention grid
     ``d·[−2**(n−1), 2**(n−1) − 1]`` of the best ``d`` (sorted, so ``d < 0`` works too).
 
-    ``axis`` must be None, or the first or last axis (the search's per-channel grouping).
+    ``offsets`` is the search's relative grid (default -0.25 ... 0.25 of the range); a wider
+    grid such as ``np.linspace(-0.8, 0.1, 46)`` lets the search clip more at low bit widths.
     """
     xa = as_float_array(x, "x")
     ax = _axis(axis, xa.ndim)
     sym = check_bool(symmetric, "symmetric")
-    res = Quantizer(n_bits, use_min=not sym, channel_axis=ax).search(xa)
-    shape = [1] * xa.ndim
+    res = Quantizer(n_bits, use_min=not sym, channel_axis=ax).search(xa, offsets=offsets)
+    shape = [] if ax is None else [1] * xa.ndim
     if ax is not None:
         shape[ax] = xa.shape[ax]
     n = check_n_bits(n_bits, 2)
@@ -243,7 +252,7 @@ def kl_range(
     counts, _ = np.histogram(v, bins=int(bins), range=(0.0, amax))
     div = kl_divergences(counts, levels)
     t = np.array((levels + int(np.argmin(div))) * amax / bins)
-    return (-t if sgn else np.zeros(())), t
+    return (np.array(-t) if sgn else np.zeros(())), t
 
 
 def calibrate(
@@ -283,10 +292,10 @@ def affine_params(
     """
     if dtype not in CODE_DTYPES:
         raise ValueError(f"dtype must be one of {tuple(CODE_DTYPES)}, got {dtype!r}")
-    lo_a = np.minimum(as_float_array(lo, "lo"), 0.0)
-    hi_a = np.maximum(as_float_array(hi, "hi"), 0.0)
+    lo_a, hi_a = as_float_array(lo, "lo"), as_float_array(hi, "hi")
     if np.any(hi_a < lo_a):
         raise ValueError("hi must not be below lo")
+    lo_a, hi_a = np.minimum(lo_a, 0.0), np.maximum(hi_a, 0.0)
     qmin, qmax = CODE_DTYPES[dtype]
     if check_bool(symmetric, "symmetric"):
         if qmin >= 0:

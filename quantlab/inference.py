@@ -359,9 +359,10 @@ def quantize_multiplier(m: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> NDArray[np.int64]:
     """gemmlowp's SaturatingRoundingDoublingHighMul: ``round(a·b / 2**31)`` for int32 a, b.
 
-    The rounding adds ``2**30`` (``1 − 2**30`` for a negative product) and then truncates toward
-    zero, as C's integer division, so a tie goes up (toward +∞: −2.5 → −2, 2.5 → 3); the one product that does not fit, ``INT32_MIN·INT32_MIN``,
-    saturates to ``INT32_MAX``. Vectorized in int64 (``|a·b| ≤ 2**62``).
+    The rounding adds ``2**30`` (``1 − 2**30`` for a negative product) and then truncates
+    toward zero, as C's integer division, so a tie goes up (toward +∞: −2.5 → −2, 2.5 → 3);
+    the one product that does not fit, ``INT32_MIN·INT32_MIN``, saturates to ``INT32_MAX``.
+    Vectorized in int64 (``|a·b| ≤ 2**62``).
 
     Examples
     --------

@@ -164,7 +164,7 @@ def test_qlinear_matmul_saturates_at_both_ends(dt_y):
     a, b = codes(rng, (50, 80), np.int8), codes(rng, (80, 40), np.int8)
     zy = np.array(128 if dt_y == np.uint8 else 0, dtype=dt_y)
     args = (a, np.float32(0.05), np.int8(0), b, np.float32(0.05), np.int8(0), np.float32(0.5), zy)
-    feeds = dict(zip(["a", "sa", "za", "b", "sb", "zb", "sy", "zy"], args))
+    feeds = dict(zip(["a", "sa", "za", "b", "sb", "zb", "sy", "zy"], args, strict=True))
     (want,) = QLINEAR_MATMUL.run(None, feeds)
     got = inf.qlinear_matmul(*args)
     np.testing.assert_array_equal(got, want)
@@ -208,7 +208,7 @@ def ref_quantize_multiplier(m: float) -> tuple[int, int]:
         return 0, 0
     q, shift = math.frexp(m)
     scaled = q * (1 << 31)
-    q_fixed = int(math.floor(scaled + 0.5))
+    q_fixed = math.floor(scaled + 0.5)
     assert q_fixed <= 1 << 31
     if q_fixed == 1 << 31:
         q_fixed //= 2
