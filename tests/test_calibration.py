@@ -168,3 +168,33 @@ def test_calibrate_dispatches_and_rejects():
         cal.percentile_range(x, 10.0)
     with pytest.raises(ValueError, match="x contains NaN"):
         cal.minmax_range([1.0, np.nan])
+
+
+def test_fake_quantize_is_spec_item_1_on_unsigned_codes():
+    x = np.random.default_rng(6).normal(size=500)
+    lo, hi, n = -1.5, 2.0, 5
+    S = (hi - lo) / (2**n - 1)
+    Z = np.round(-lo / S)
+    q = np.clip(np.rint(x / S) + Z, 0, 2**n - 1)
+    np.testing.assert_allclose(cal.fake_quantize(x, lo, hi, n), (q - Z) * S, rtol=0, atol=1e-15)
+    # 0 is exact even when the range does not contain it (it is widened first)
+    assert cal.fake_quantize([0.0], 0.5, 2.0)[0] == 0.0
+    # per-token ranges broadcast
+    X = np.abs(np.random.default_rng(7).normal(size=(4, 9)))
+    lo_t, hi_t = cal.minmax_range(X, axis=0)
+    rows = np.array([cal.fake_quantize(X[i], 0.0, X[i].max(), 4) for i in range(4)])
+    np.testing.assert_array_equal(cal.fake_quantize(X, lo_t, hi_t, 4), rows)
+
+
+def test_error_split_adds_up_to_the_mse():
+    x = np.random.default_rng(8).laplace(size=5000)
+    for hi in (0.5, 2.0, 20.0):
+        clip, rnd = cal.error_split(x, -hi, hi, 4)
+        total = np.mean((x - cal.fake_quantize(x, -hi, hi, 4)) ** 2)
+        assert np.isclose(clip + rnd, total)
+        S = 2 * hi / 15
+        assert rnd <= (S / 2) ** 2  # inside the grid every error is at most half a step
+    clip_wide, _ = cal.error_split(x, -100.0, 100.0, 8)
+    assert clip_wide == 0.0
+    clip_narrow, _ = cal.error_split(x, -0.1, 0.1, 8)
+    assert clip_narrow > 0.5
