@@ -2,9 +2,14 @@
 
 The fixed public API (SPEC): :func:`asymmetric_quantization`, :func:`asymmetric_dequantization`,
 :func:`symmetric_quantization`, :func:`symmetric_dequantization`, :class:`Quantizer`,
-:func:`lstsq_scale`, :func:`lstsq_scale_min`, :func:`mse`, :func:`sqnr_db`.
+:func:`lstsq_scale`, :func:`lstsq_scale_min`, :func:`mse`, :func:`sqnr_db`; and, as
+``quantlab.inference``, :func:`~quantlab.inference.matmul_integer`,
+:func:`~quantlab.inference.qlinear_matmul`, :func:`~quantlab.inference.quantize_multiplier` and
+:func:`~quantlab.inference.requantize`.
 """
 
+from . import calibration as calibration
+from . import inference as inference
 from .data import PARAMS, X_EXAMPLE
 from .grouping import Grouping
 from .lstsq import lstsq_scale, lstsq_scale_min

@@ -465,3 +465,15 @@ def test_quantize_codes_round_half_even_and_saturate():
     )
     with pytest.raises(ValueError, match="scale must be positive"):
         inf.quantize_codes([1.0], 0.0)
+
+
+def test_matmul_integer_nd_zero_points_and_vectors_match_onnx():
+    rng = np.random.default_rng(21)
+    A, B = codes(rng, (2, 4, 5), np.int8), codes(rng, (2, 5, 3), np.int8)
+    za, zb = codes(rng, (2, 4, 1), np.int8), codes(rng, (2, 1, 3), np.int8)
+    (want,) = MATMUL_INTEGER.run(None, {"A": A, "B": B, "a_zp": za, "b_zp": zb})
+    np.testing.assert_array_equal(inf.matmul_integer(A, B, za, zb), want)
+    a, b = codes(rng, (7,), np.uint8), codes(rng, (7, 3), np.uint8)
+    feeds = {"A": a, "B": b, "a_zp": np.uint8(3), "b_zp": np.uint8(4)}
+    (want,) = MATMUL_INTEGER.run(None, feeds)
+    np.testing.assert_array_equal(inf.matmul_integer(a, b, np.uint8(3), np.uint8(4)), want)
