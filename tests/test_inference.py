@@ -384,15 +384,18 @@ def test_requantize_bad_input():
         inf.requantize(["a"], 2**30, 0)
 
 
-def test_requantize_uses_no_float():
-    """Integer-only: the result is the same when every float operation is made to fail."""
-    acc = np.array([123456, -98765, 7])
-    m0, shift = inf.quantize_multiplier(0.00390625 * 1.37)
-    want = inf.requantize(acc, m0, shift, 3)
-    with np.errstate(all="raise"):
-        got = inf.requantize(acc.astype(np.int32), np.int64(m0), np.int64(shift), 3)
-    np.testing.assert_array_equal(got, want)
-    assert isinstance(m0, np.ndarray) and m0.dtype == np.int64
+def test_high_mul_is_exact_where_float64_is_not():
+    """acc·M0 needs up to 62 bits, float64 has 53. Products whose fraction (over 2**31) is one
+    unit below a half, ``acc·M0 ≡ 2**30 − 1 (mod 2**31)``, must round down; in float64 the unit
+    is lost, the value looks like a tie and rounds up. The integers get every one right."""
+    rng = np.random.default_rng(13)
+    m0 = rng.integers(2**29, 2**30, 300) * 2 + 1  # odd, in [2**30, 2**31): invertible mod 2**31
+    acc = np.array([(2**30 - 1) * pow(int(m), -1, 2**31) % 2**31 for m in m0])
+    exact = np.array([ref_srdhm(int(a), int(m)) for a, m in zip(acc, m0, strict=True)])
+    v = acc.astype(np.float64) * m0.astype(np.float64) / 2.0**31
+    wrong_in_float = np.floor(v + 0.5) != exact
+    assert np.count_nonzero(wrong_in_float) > 250  # float64 really is not enough here
+    np.testing.assert_array_equal(inf.saturating_rounding_doubling_high_mul(acc, m0), exact)
 
 
 # -- the integer-only MLP --------------------------------------------------------------------------
