@@ -8,8 +8,14 @@ QuantizeLinear/DequantizeLinear as :func:`quantize_linear` and :func:`dequantize
 Every function validates its input in :mod:`quantlab._validation`: NaN, infinity, empty or
 ragged input raise a ValueError naming the argument, and masked arrays (``numpy.ma``) are
 refused with a TypeError (masks are not honoured; pass ``x.compressed()`` or ``x.filled(v)``).
+
+The integer inference of SPEC item 10 is ``quantlab.inference``
+(:func:`~quantlab.inference.matmul_integer`, :func:`~quantlab.inference.qlinear_matmul`,
+:func:`~quantlab.inference.quantize_multiplier`, :func:`~quantlab.inference.requantize`).
 """
 
+from . import calibration as calibration
+from . import inference as inference
 from .data import PARAMS, X_EXAMPLE
 from .grouping import Grouping
 from .linear import QUANT_TYPES, dequantize_linear, quantize_linear

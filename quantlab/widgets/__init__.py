@@ -1,10 +1,17 @@
 """Interactive explorers (ipywidgets 8): drag a slider, watch the grid and the error move.
 
-The explorers live in :mod:`quantlab.widgets.explorers`; this package keeps the import path
+The explorers live in :mod:`quantlab.widgets.explorers`, the calibration explorer in
+:mod:`quantlab.widgets.calibration`; this package keeps the import path
 ``quantlab.widgets`` of the single-module version.
 """
 
 from .app import HIDE_TAG, app_view, in_voila
+from .calibration import (
+    CalibrationExplorer,
+    CalibrationView,
+    calibration_view,
+    example_activations,
+)
 from .explorers import (
     EXPLORER_METHODS,
     OFFSET_METHODS,
@@ -32,6 +39,8 @@ __all__ = [
     "SCHEMES",
     "BitsExplorer",
     "BitsSweep",
+    "CalibrationExplorer",
+    "CalibrationView",
     "Exploration",
     "QuantExplorer",
     "SearchExplorer",
@@ -39,7 +48,9 @@ __all__ = [
     "WeightComparison",
     "WeightsExplorer",
     "app_view",
+    "calibration_view",
     "compare_weights",
+    "example_activations",
     "example_weights",
     "explore",
     "find_artist",
