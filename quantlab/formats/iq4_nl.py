@@ -20,6 +20,9 @@ rule of ``quantize_iq4_nl`` (what ``ggml_quantize_chunk`` runs), in float32 and 
 4. ``d`` is stored as float16 and the codes recomputed as the nearest K to ``x/d``
    (with the float32 ``d``).
 
+As in the C, a block whose scale exceeds the float16 range (``|x|`` beyond about 8e6) stores
+``d = inf``, and squares beyond float32 become inf in the weights: the bytes stay llama.cpp's.
+
 Vectorized with the blocks along the second axis: every sum runs position by position over
 all blocks and all 16 candidates at once (the C's float32 order, at NumPy speed).
 """
@@ -85,7 +88,7 @@ def _scales(xt: NDArray[np.float32], wt: NDArray[np.float32]) -> NDArray[np.floa
     trials = np.arange(-NTRY, NTRY + 1, dtype=np.float32) + KVALUES[0]
     ids = np.concatenate([id0[None], trials[:, None] / mx[None]]).astype(np.float32)
     sumqx, sumq2 = _candidates(xt, wt, ids)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         d = np.where(sumq2[0] > 0, sumqx[0] / sumq2[0], np.float32(0)).astype(np.float32)
         best = d * sumqx[0]
         for c in range(1, ids.shape[0]):  # the first candidate that is strictly better wins
@@ -130,22 +133,22 @@ def quantize(
     blocks = rows.reshape(-1, BLOCK_SIZE)
     qw = None if im is None else np.tile(im.reshape(-1, BLOCK_SIZE), (n_rows, 1))
     out = np.empty((blocks.shape[0], BYTES_PER_BLOCK), np.uint8)
-    for s in by_chunks(blocks.shape[0]):
-        xt = np.ascontiguousarray(blocks[s].T)  # (32, blocks): sums run along axis 0
-        sq = xt * xt
-        if qw is None:
-            wt = sq
-        else:
-            sigma2 = np.zeros(xt.shape[1], np.float32)
-            for j in range(BLOCK_SIZE):
-                sigma2 += sq[j]
-            sigma2 *= np.float32(2 / BLOCK_SIZE)
-            wt = np.ascontiguousarray(qw[s].T) * np.sqrt(sigma2 + sq)
-        d = _scales(xt, wt)
-        with np.errstate(divide="ignore"):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # as the C: inf
+        for s in by_chunks(blocks.shape[0]):
+            xt = np.ascontiguousarray(blocks[s].T)  # (32, blocks): sums run along axis 0
+            sq = xt * xt
+            if qw is None:
+                wt = sq
+            else:
+                sigma2 = np.zeros(xt.shape[1], np.float32)
+                for j in range(BLOCK_SIZE):
+                    sigma2 += sq[j]
+                sigma2 *= np.float32(2 / BLOCK_SIZE)
+                wt = np.ascontiguousarray(qw[s].T) * np.sqrt(sigma2 + sq)
+            d = _scales(xt, wt)
             inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
-        out[s, :2] = d.astype(np.float16).view(np.uint8).reshape(-1, 2)
-        out[s, 2:] = pack_halves(nearest_level(blocks[s] * inv[:, None]))
+            out[s, :2] = d.astype(np.float16).view(np.uint8).reshape(-1, 2)
+            out[s, 2:] = pack_halves(nearest_level(blocks[s] * inv[:, None]))
     return out.reshape(*np.shape(x)[:-1], -1)
 
 
