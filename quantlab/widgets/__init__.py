@@ -1,9 +1,11 @@
 """Interactive explorers (ipywidgets 8): drag a slider, watch the grid and the error move.
 
-The explorers live in :mod:`quantlab.widgets.explorers`; this package keeps the import path
+The explorers live in :mod:`quantlab.widgets.explorers` (the minifloat bit-pattern explorer in
+:mod:`quantlab.widgets.bits`); this package keeps the import path
 ``quantlab.widgets`` of the single-module version.
 """
 
+from .bits import FORMAT_CHOICES, BitPattern, FloatBitsExplorer, bit_pattern
 from .explorers import (
     EXPLORER_METHODS,
     SCHEMES,
@@ -24,15 +26,19 @@ from .explorers import (
 
 __all__ = [
     "EXPLORER_METHODS",
+    "FORMAT_CHOICES",
     "SCHEMES",
+    "BitPattern",
     "BitsExplorer",
     "BitsSweep",
     "Exploration",
+    "FloatBitsExplorer",
     "QuantExplorer",
     "SearchExplorer",
     "SearchView",
     "WeightComparison",
     "WeightsExplorer",
+    "bit_pattern",
     "compare_weights",
     "example_weights",
     "explore",
