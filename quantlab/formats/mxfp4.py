@@ -94,8 +94,8 @@ def quantize(
     Examples
     --------
     >>> data = quantize(np.linspace(-6, 6, 32))
-    >>> int(data[0]), dequantize(data)[[0, -1]].tolist()
-    (128, [-6.0, 6.0])
+    >>> int(data[0]), dequantize(data)[[0, -1]].tolist()  # scale 2**(127 - 127)
+    (127, [-6.0, 6.0])
     """
     if w is not None:
         raise ValueError("w is not supported for MXFP4 (its scale is a power of two)")
