@@ -243,7 +243,7 @@ def positive_values(fmt: str | FloatFormat) -> NDArray[np.float64]:
 def finite_values(fmt: str | FloatFormat) -> NDArray[np.float64]:
     """Every finite value once (``+0`` and ``-0`` counted once), sorted."""
     v = _positive(get_format(fmt))
-    return np.unique(np.concatenate([-v, v]) if get_format(fmt).signed else v)
+    return np.unique(np.concatenate([-v, v]) if get_format(fmt).signed else v) + 0.0  # +0, not -0
 
 
 # -- rounding -------------------------------------------------------------------------------------
