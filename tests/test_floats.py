@@ -1,5 +1,8 @@
 """quantlab.floats against ml_dtypes, ONNX's reference evaluator and bitsandbytes' NF4 table."""
 
+import functools
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -254,3 +257,43 @@ def test_nf4_bad_input():
         F.dequantize_nf4([16], [1.0])
     with pytest.raises(ValueError, match="absmax"):
         F.dequantize_nf4([1, 2], [1.0, 2.0])
+
+
+ONNX_CASES = {
+    "test_quantizelinear_e4m3fn": "float8_e4m3fn",
+    "test_quantizelinear_e5m2": "float8_e5m2",
+    "test_quantizelinear_float4e2m1": "float4_e2m1fn",
+}
+
+
+@functools.cache
+def onnx_backend_cases() -> dict:
+    """ONNX's QuantizeLinear backend test cases by name (collecting them all takes seconds)."""
+    from onnx.backend.test.case.node import collect_testcases
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {c.name: c for c in collect_testcases() if "quantizelinear" in c.name}
+
+
+def _array(value):
+    from onnx import TensorProto, numpy_helper
+
+    return numpy_helper.to_array(value) if isinstance(value, TensorProto) else np.asarray(value)
+
+
+@pytest.mark.parametrize("case_name", list(ONNX_CASES))
+def test_round_equals_onnx_quantizelinear_backend_cases(case_name):
+    """ONNX's own float8/float4 QuantizeLinear test data: y = saturate(round(x / scale))."""
+    pytest.importorskip("onnx")
+    inputs, (y,) = onnx_backend_cases()[case_name].data_sets[0]
+    x, scale, zero_point = (_array(v) for v in inputs)
+    assert np.all(zero_point.astype(np.float64) == 0)
+    scale = scale.astype(np.float32)
+    if scale.ndim == 1:  # per axis 0
+        scale = scale.reshape(-1, *[1] * (x.ndim - 1))
+    got = F.round_to_format(x.astype(np.float32) / scale, ONNX_CASES[case_name])
+    expected = _array(y).astype(np.float64)
+    # (values compared: the float4 case stores +0 for x = -0, where ONNX's Cast and ml_dtypes
+    # give -0; the signs of zeros are checked against them above)
+    np.testing.assert_array_equal(got, expected)
