@@ -5,9 +5,11 @@ The explorers live in :mod:`quantlab.widgets.explorers` (the minifloat bit-patte
 ``quantlab.widgets`` of the single-module version.
 """
 
+from .app import HIDE_TAG, app_view, in_voila
 from .bits import FORMAT_CHOICES, BitPattern, FloatBitsExplorer, bit_pattern
 from .explorers import (
     EXPLORER_METHODS,
+    OFFSET_METHODS,
     SCHEMES,
     BitsExplorer,
     BitsSweep,
@@ -21,12 +23,15 @@ from .explorers import (
     example_weights,
     explore,
     find_artist,
+    methods_for,
     search_view,
 )
 
 __all__ = [
     "EXPLORER_METHODS",
     "FORMAT_CHOICES",
+    "HIDE_TAG",
+    "OFFSET_METHODS",
     "SCHEMES",
     "BitPattern",
     "BitsExplorer",
@@ -38,10 +43,13 @@ __all__ = [
     "SearchView",
     "WeightComparison",
     "WeightsExplorer",
+    "app_view",
     "bit_pattern",
     "compare_weights",
     "example_weights",
     "explore",
     "find_artist",
+    "in_voila",
+    "methods_for",
     "search_view",
 ]
