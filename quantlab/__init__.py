@@ -6,6 +6,7 @@ The fixed public API (SPEC): :func:`asymmetric_quantization`, :func:`asymmetric_
 QuantizeLinear/DequantizeLinear as :func:`quantize_linear` and :func:`dequantize_linear`.
 """
 
+from . import floats as floats  # also registers quantize_linear's float8/float4 output types
 from .data import PARAMS, X_EXAMPLE
 from .grouping import Grouping
 from .linear import QUANT_TYPES, dequantize_linear, quantize_linear

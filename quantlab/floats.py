@@ -547,3 +547,47 @@ def dequantize_nf4(codes: ArrayLike, absmax: ArrayLike, block_size: int = 64) ->
         raise ValueError("absmax must be non-negative")
     scale = np.repeat(m, block_size)[: c.size].reshape(c.shape)
     return _nf4().astype(np.float64)[c] * scale
+
+
+# -- quantize_linear's float output types (ONNX QuantizeLinear to FLOAT8E4M3FN, ...) -------------
+#: ONNX's float8/float4 tensor types, by the name :func:`quantlab.quantize_linear` takes, and the
+#: ``ml_dtypes`` spelling of the same formats.
+ONNX_TYPES = {
+    "float8e4m3fn": "float8_e4m3fn",
+    "float8e5m2": "float8_e5m2",
+    "float4e2m1": "float4_e2m1fn",
+    "float8_e4m3fn": "float8_e4m3fn",
+    "float8_e5m2": "float8_e5m2",
+    "float4_e2m1fn": "float4_e2m1fn",
+}
+
+
+def _register_linear_types() -> None:
+    """Add the float types to :data:`quantlab.linear.QUANT_TYPES` (saturating, as ONNX's default).
+
+    ``quantize_linear(x, scale, dtype="float8e4m3fn")`` then returns the bit patterns
+    ``encode(x / scale, fmt, saturate=True)`` as uint8 (a 4-bit code in the low nibble), and
+    ``dequantize_linear(codes, scale, dtype=...)`` decodes them. The zero-point must be 0.
+    """
+    from .linear import QuantType, register_quant_type
+
+    for name, fmt_name in ONNX_TYPES.items():
+        f = FORMATS[fmt_name]
+
+        def encode(v: NDArray, zero_point: NDArray, f: FloatFormat = f) -> NDArray[np.uint8]:
+            return encode_values(v, f)
+
+        def decode_codes(codes: NDArray, f: FloatFormat = f) -> NDArray[np.float64]:
+            return _code_table(f)[codes.astype(np.int64)]
+
+        register_quant_type(
+            QuantType(name, np.dtype(np.uint8), -f.max, f.max, False, encode, decode_codes)
+        )
+
+
+def encode_values(v: NDArray, fmt: FloatFormat) -> NDArray[np.uint8]:
+    """:func:`encode` with ``saturate=True`` for an array of quotients (no checks: internal)."""
+    return encode(np.asarray(v, dtype=np.float64), fmt, saturate=True).reshape(np.shape(v))
+
+
+_register_linear_types()
