@@ -177,3 +177,16 @@ def test_bad_input():
             qf.dequantize(np.ones(36), fmt)
         with pytest.raises(ValueError, match="float32"):
             qf.quantize(np.full(64, 1e39), fmt)
+
+
+@pytest.mark.filterwarnings("error")
+def test_degenerate_blocks_give_finite_answers_without_warnings():
+    for fmt in MODULES:
+        zeros = np.zeros((2, 64))
+        np.testing.assert_array_equal(qf.dequantize(qf.quantize(zeros, fmt), fmt), 0.0)
+        constant = np.full((2, 64), -0.75)
+        x_hat = qf.dequantize(qf.quantize(constant, fmt), fmt)
+        assert np.all(np.isfinite(x_hat))
+        assert np.all(np.abs(x_hat + 0.75) <= 0.75 / 4)
+    codes, absmax = F.quantize_nf4(np.zeros(100))
+    np.testing.assert_array_equal(F.dequantize_nf4(codes, absmax), 0.0)
