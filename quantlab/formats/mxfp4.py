@@ -48,15 +48,22 @@ def nearest_kvalue(x: NDArray[np.float32], d: NDArray[np.float32]) -> NDArray[np
 
     ``x`` and ``d`` broadcast (``d`` one per block). Ties go to the earlier code: the smaller
     magnitude, and ``+0`` rather than ``-0``.
+
+    Only the 8 magnitudes need trying: ``-k*d - x = -(k*d - |x|)`` for ``x < 0`` (an exact
+    negation, so the same float32 error), a candidate of the other sign is never closer, and
+    the non-negative codes come first in the table. The code is the index of the nearest
+    magnitude, plus 8 (the sign bit) for a negative value that does not round to 0.
     """
-    best = np.zeros(np.broadcast_shapes(x.shape, d.shape), np.uint8)
+    ax = np.abs(x)
+    shape = np.broadcast_shapes(x.shape, d.shape)
+    best = np.zeros(shape, np.uint8)
     with np.errstate(over="ignore"):  # a wrapped exponent's 12*d may be inf, as in C
-        best_err = np.abs(KVALUES[0] * d - x)
-        for i in range(1, 16):  # 16 candidates, each over every value at once
-            err = np.abs(KVALUES[i] * d - x)
-            best[err < best_err] = i
+        best_err = np.broadcast_to(ax, shape).copy()  # the error of code 0
+        for i in range(1, 8):  # 7 candidates, each over every value at once
+            err = np.abs(KVALUES[i] * d - ax)
+            np.copyto(best, np.uint8(i), where=err < best_err)
             np.minimum(err, best_err, out=best_err)
-    return best
+    return np.where((x < 0) & (best > 0), best + np.uint8(8), best).astype(np.uint8)
 
 
 def block_exponent(amax: NDArray[np.float32]) -> NDArray[np.uint8]:
