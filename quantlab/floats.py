@@ -49,7 +49,7 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import _asarray, as_codes, as_float_array, check_bool
+from ._validation import as_array, as_codes, as_float_array, check_bool
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,7 @@ def finite_values(fmt: str | FloatFormat) -> NDArray[np.float64]:
 
 # -- rounding -------------------------------------------------------------------------------------
 def _as_real(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
-    arr = _asarray(x, name)
+    arr = as_array(x, name)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
     if arr.size == 0:
@@ -355,7 +355,7 @@ def decode(bits: ArrayLike, fmt: str | FloatFormat) -> NDArray[np.float64]:
     [448.0, nan, 0.001953125]
     """
     f = get_format(fmt)
-    arr = _asarray(bits, "bits")
+    arr = as_array(bits, "bits")
     if arr.dtype.kind not in "iub":
         raise TypeError(f"bits must be an integer array, got dtype {arr.dtype}")
     if arr.size == 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import as_float_array
+from .._validation import as_array, as_float_array
 
 #: Blocks processed at once: bounds the working memory whatever the input size.
 CHUNK_BLOCKS = 4096
@@ -26,7 +26,7 @@ def as_rows(x: ArrayLike, block_size: int, fmt: str) -> NDArray[np.float32]:
         If x is empty or 0-d, holds NaN/inf or values beyond float32, or its last axis is not a
         multiple of the block size.
     """
-    arr = np.asarray(x)
+    arr = as_array(x, "x")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"x must be real numbers, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.size == 0:
@@ -60,7 +60,7 @@ def as_imatrix(imatrix: ArrayLike | None, n: int) -> NDArray[np.float32] | None:
 def as_bytes(data: ArrayLike, per_block: int) -> NDArray[np.uint8]:
     """``data`` as uint8 whose last axis is a positive multiple of ``per_block`` bytes."""
     arr = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) else data
-    arr = np.asarray(arr)
+    arr = as_array(arr, "data")
     if arr.dtype != np.uint8:
         raise TypeError(f"data must be a uint8 array, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.shape[-1] == 0 or arr.shape[-1] % per_block:
