@@ -158,6 +158,8 @@ def test_bad_input():
         F.decode([16], "e2m1")
     with pytest.raises(TypeError, match="saturate"):
         F.encode([1.0], "e4m3", saturate="yes")
+    with pytest.raises(TypeError, match="masked"):
+        F.encode(np.ma.array([1.0, 2.0], mask=[True, False]), "e4m3")
 
 
 def test_inputs_not_modified():

@@ -177,6 +177,8 @@ def test_bad_input():
             qf.dequantize(np.ones(36), fmt)
         with pytest.raises(ValueError, match="float32"):
             qf.quantize(np.full(64, 1e39), fmt)
+        with pytest.raises(TypeError, match="masked"):
+            qf.quantize(np.ma.array(np.ones(64), mask=np.arange(64) == 3), fmt)
 
 
 @pytest.mark.filterwarnings("error")
