@@ -15,6 +15,7 @@ The integer inference of SPEC item 10 is ``quantlab.inference``
 """
 
 from . import calibration as calibration
+from . import floats as floats  # also registers quantize_linear's float8/float4 output types
 from . import inference as inference
 from .data import PARAMS, X_EXAMPLE
 from .grouping import Grouping
