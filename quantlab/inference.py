@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import _asarray, as_float_array
+from ._validation import as_array, as_float_array
 from .calibration import CODE_DTYPES, INT32_MAX, INT32_MIN, affine_params
 
 __all__ = [
@@ -58,7 +58,7 @@ __all__ = [
 
 def _integers(x: ArrayLike, name: str, lo: int, hi: int, what: str) -> NDArray[np.int64]:
     """``x`` as a new int64 array of integers in ``[lo, hi]`` (integral floats accepted)."""
-    arr = _asarray(x, name)
+    arr = as_array(x, name)
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.size == 0:
@@ -94,7 +94,7 @@ def _code_type(x: np.ndarray, zp: np.ndarray | None, name: str) -> str:
 
 
 def _codes8(x: ArrayLike, name: str) -> tuple[NDArray[np.int64], str]:
-    arr = _asarray(x, name)
+    arr = as_array(x, name)
     if arr.dtype == np.uint8 or arr.dtype == np.int8:
         if arr.size == 0:
             raise ValueError(f"{name} is empty")
@@ -104,7 +104,7 @@ def _codes8(x: ArrayLike, name: str) -> tuple[NDArray[np.int64], str]:
 
 
 def _zero_point(zp: ArrayLike, codes_type: str, name: str) -> NDArray[np.int64]:
-    arr = _asarray(zp, name)
+    arr = as_array(zp, name)
     if (
         codes_type
         and arr.dtype.kind in "iu"
@@ -256,7 +256,7 @@ def _scale32(s: ArrayLike, name: str) -> NDArray[np.float32]:
 
 
 def _y_type(y_zero_point: ArrayLike) -> str:
-    arr = _asarray(y_zero_point, "y_zero_point")
+    arr = as_array(y_zero_point, "y_zero_point")
     if arr.dtype == np.uint8 or arr.dtype == np.int8:
         return str(arr.dtype)
     zp = _integers(arr, "y_zero_point", -128, 255, "8-bit codes")
