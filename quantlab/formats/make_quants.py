@@ -58,8 +58,9 @@ def ordered_sum(terms: NDArray[np.float32], *, from_zero: bool = True) -> NDArra
     along the contiguous axis), so this is bit-exact with the C loop. ``from_zero=False`` is a
     loop started at ``t0`` instead of ``0`` (they differ only in the sign of an all ``-0.0`` sum).
     """
-    s = np.add.reduce(terms, axis=0)
-    return s + F32(0) if from_zero else s
+    if not from_zero:
+        return np.add.accumulate(terms, axis=0)[-1]
+    return np.add.reduce(terms, axis=0) + F32(0)
 
 
 def _signed_absmax(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -120,7 +121,7 @@ def make_qx_quants(
         if k == 0:
             continue
         lv, sumlx, suml2 = trial(-(F32(nmax) + F32(0.1) * F32(k)) / mx)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             better = (suml2 > 0) & (sumlx * sumlx > best * suml2)
             new_scale = sumlx / suml2
         if better.any():
