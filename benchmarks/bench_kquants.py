@@ -19,10 +19,10 @@ import tracemalloc
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import ggml  # noqa: E402
-import numpy as np  # noqa: E402
+import ggml
+import numpy as np
 
-from quantlab import formats  # noqa: E402
+from quantlab import formats
 
 FORMATS = ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1")
 _FLOATS = ctypes.POINTER(ctypes.c_float)
@@ -67,6 +67,25 @@ def peak_memory(fn) -> int:
         tracemalloc.stop()
 
 
+def row(x: np.ndarray, name: str, imatrix: np.ndarray | None, repeats: int, memory: bool) -> str:
+    """Check the bytes, time both sides and format one line of the table."""
+
+    def ours() -> np.ndarray:
+        return formats.quantize(x, name, imatrix=imatrix)
+
+    def ref() -> np.ndarray:
+        return ggml_quantize(x, name, imatrix)
+
+    if not np.array_equal(ours(), ref()):
+        raise SystemExit(f"{name}: quantlab's bytes differ from ggml's")
+    t_ours, t_ref = best_times([ours, ref], repeats)
+    mem = f"{peak_memory(ours) / x.nbytes:>7.2f}x" if memory else ""
+    used = "yes" if imatrix is not None else "no"
+    return (
+        f"{name:<7}{used:>8}{1e3 * t_ours:>10.0f}{1e3 * t_ref:>9.0f}{t_ours / t_ref:>7.2f}{mem:>8}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(FORMATS), help="formats to time")
@@ -85,26 +104,7 @@ def main() -> None:
     print(f"{'format':<7}{'imatrix':>8}{'quantlab':>10}{'C':>9}{'ratio':>7}{'memory':>8}")
     for name in args.names:
         for imatrix in (None, qw):
-            ours = formats.quantize(x, name, imatrix=imatrix)
-            ref = ggml_quantize(x, name, imatrix)
-            if not np.array_equal(ours, ref):
-                raise SystemExit(f"{name}: quantlab's bytes differ from ggml's")
-            t_ours, t_ref = best_times(
-                [
-                    lambda: formats.quantize(x, name, imatrix=imatrix),
-                    lambda: ggml_quantize(x, name, imatrix),
-                ],
-                args.repeats,
-            )
-            mem = (
-                ""
-                if args.no_memory
-                else f"{peak_memory(lambda: formats.quantize(x, name, imatrix=imatrix)) / x.nbytes:>7.2f}x"
-            )  # noqa: E501
-            print(
-                f"{name:<7}{'yes' if imatrix is not None else 'no':>8}{1e3 * t_ours:>10.0f}"
-                f"{1e3 * t_ref:>9.0f}{t_ours / t_ref:>7.2f}{mem:>8}"
-            )
+            print(row(x, name, imatrix, args.repeats, not args.no_memory))
 
 
 if __name__ == "__main__":

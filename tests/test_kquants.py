@@ -129,7 +129,7 @@ def test_q8_0_ignores_the_imatrix() -> None:
     assert np.array_equal(ggml_quantize(x, "Q8_0", IMATRICES["lognormal"]), plain)
 
 
-@pytest.mark.parametrize("name", KNAMES + ("Q4_0", "Q5_1"))
+@pytest.mark.parametrize("name", (*KNAMES, "Q4_0", "Q5_1"))
 @pytest.mark.parametrize("shape", [(256,), (2, 3, 512), (1, 1024)])
 def test_nd_shapes(name: str, shape: tuple[int, ...]) -> None:
     rng = np.random.default_rng(len(shape))
@@ -312,7 +312,7 @@ def test_bad_input_kquants(name: str) -> None:
             formats.quantize(good, name, imatrix=bad)
     with pytest.raises(TypeError, match="imatrix must be real numbers"):
         formats.quantize(good, name, imatrix=np.array(["a"] * 256))
-    with pytest.raises(ValueError, match="w: quantlab's weighted methods .* imatrix="):
+    with pytest.raises(ValueError, match=r"w: quantlab's weighted methods .* imatrix="):
         formats.quantize(good, name, w=np.ones((2, 256)))
     with pytest.raises(ValueError, match="float16 range"):
         formats.quantize(np.r_[1e9, np.zeros(255)].astype(np.float32), name)
@@ -394,7 +394,7 @@ def test_inputs_not_modified() -> None:
     x = rng.standard_normal((2, 256)).astype(np.float32)
     qw = rng.lognormal(size=256).astype(np.float32)
     x0, qw0 = x.copy(), qw.copy()
-    for name in KNAMES + ("Q4_0", "Q4_1"):
+    for name in (*KNAMES, "Q4_0", "Q4_1"):
         formats.quantize(x, name, imatrix=qw)
         formats.quantize(x, name)
     assert bits_equal(x, x0) and bits_equal(qw, qw0)
