@@ -70,8 +70,8 @@ from .packing import (
 
 #: Values per super-block.
 QK_K = 256
-#: Super-blocks processed at once (128K values): the working set of a search stays in cache.
-CHUNK_SUPERBLOCKS = 512
+#: Super-blocks processed at once (64K values): the working set of a search stays in cache.
+CHUNK_SUPERBLOCKS = 256
 _F16_MAX = 65504.0
 
 
@@ -428,6 +428,9 @@ class KQuantFormat:
     encode: Callable[[NDArray[np.float32], NDArray[np.float32] | None], NDArray[np.uint8]]
     decode: Callable[[NDArray[np.uint8]], NDArray[np.float32]]
     block_size: int = QK_K
+    #: Super-blocks per chunk, a multiple of :data:`CHUNK_SUPERBLOCKS` (Q3_K's coordinate
+    #: descent works on one value per sub-block at a time, so it wants longer vectors).
+    chunk_factor: int = 1
 
     @property
     def bytes_per_block(self) -> int:
@@ -458,7 +461,7 @@ KFORMATS: dict[str, KQuantFormat] = {
                      _q2_k_quantize, _q2_k_dequantize),
         KQuantFormat("Q3_K", 3, False, 16,
                      (("hmask", 32), ("qs", 64), ("scales", 12), ("d", 2)),
-                     _q3_k_quantize, _q3_k_dequantize),
+                     _q3_k_quantize, _q3_k_dequantize, chunk_factor=8),
         KQuantFormat("Q4_K", 4, True, 32,
                      (("d", 2), ("dmin", 2), ("scales", 12), ("qs", 128)),
                      _q4_k_quantize, _q4_k_dequantize),
@@ -517,8 +520,9 @@ def quantize(
     per_row = n // QK_K
     tiles = None if qw is None else qw.reshape(per_row, QK_K)
     out = np.empty((sb.shape[0], fmt.bytes_per_block), np.uint8)
-    for start in range(0, sb.shape[0], CHUNK_SUPERBLOCKS):
-        stop = min(start + CHUNK_SUPERBLOCKS, sb.shape[0])
+    size = CHUNK_SUPERBLOCKS * (fmt.chunk_factor if qw is None else 1)
+    for start in range(0, sb.shape[0], size):
+        stop = min(start + size, sb.shape[0])
         chunk_qw = None
         if tiles is not None:
             chunk_qw = tiles[np.arange(start, stop) % per_row]

@@ -64,13 +64,22 @@ def ordered_sum(terms: NDArray[np.float32], *, from_zero: bool = True) -> NDArra
 
 
 def _signed_absmax(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """``(amax, max)`` per column: the largest ``|x|`` and the first value reaching it, signed."""
-    ax = np.abs(x)
-    amax = ax.max(axis=0)
-    mx = np.zeros_like(amax)
-    for i in range(x.shape[0] - 1, -1, -1):  # backwards, so the first occurrence wins
-        np.copyto(mx, x[i], where=ax[i] == amax)
-    return amax, mx
+    """``(amax, max)`` per column: the largest ``|x|`` and the first value reaching it, signed.
+
+    The reference keeps the first value of strictly largest magnitude. From the column maximum
+    ``hi`` and minimum ``lo`` that is ``hi`` if ``hi > -lo`` and ``lo`` if ``hi < -lo``; only a
+    column holding both ``+a`` and ``-a`` needs its first occurrence looked up.
+    """
+    hi = x.max(axis=0)
+    lo = x.min(axis=0)
+    amax = np.maximum(hi, -lo)
+    mx = np.where(hi >= -lo, hi, lo)
+    tie = np.flatnonzero((hi == -lo) & (hi != 0))
+    if tie.size:
+        cols = x[:, tie]
+        first = np.argmax(np.abs(cols) == amax[tie], axis=0)
+        mx[tie] = cols[first, np.arange(tie.size)]
+    return amax, np.where(amax == 0, F32(0), mx)
 
 
 def make_qx_quants(
@@ -106,29 +115,39 @@ def make_qx_quants(
     mx = np.where(zero, F32(1), mx)
     w = x * x if weights is None else weights
     wx = w * x
+    lv = np.empty_like(x)
+    tmp = np.empty_like(x)
 
-    def trial(iscale: NDArray[np.float32]) -> tuple[NDArray, NDArray, NDArray]:
-        lv = _rint(x * iscale)
-        np.clip(lv, F32(-nmax), F32(nmax - 1), out=lv)
-        return lv, ordered_sum(wx * lv), ordered_sum(w * lv * lv)
+    def codes_for(iscale: NDArray[np.float32]) -> NDArray[np.float32]:
+        np.multiply(x, iscale, out=lv)
+        np.clip(_rint(lv), F32(-nmax), F32(nmax - 1), out=lv)
+        return lv
 
-    lv, sumlx, suml2 = trial(F32(-nmax) / mx)
-    best_l = lv
+    def trial(iscale: NDArray[np.float32]) -> tuple[NDArray, NDArray]:
+        codes_for(iscale)
+        sumlx = ordered_sum(np.multiply(wx, lv, out=tmp))
+        np.multiply(w, lv, out=tmp)
+        return sumlx, ordered_sum(np.multiply(tmp, lv, out=tmp))
+
+    # Only the best trial's inverse scale is kept per block; its codes are recomputed at the end.
+    best_iscale = F32(-nmax) / mx
+    sumlx, suml2 = trial(best_iscale)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(suml2 != 0, sumlx / suml2, F32(0))
     best = scale * sumlx
     for k in range(-9, 10):
         if k == 0:
             continue
-        lv, sumlx, suml2 = trial(-(F32(nmax) + F32(0.1) * F32(k)) / mx)
+        iscale = -(F32(nmax) + F32(0.1) * F32(k)) / mx
+        sumlx, suml2 = trial(iscale)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             better = (suml2 > 0) & (sumlx * sumlx > best * suml2)
             new_scale = sumlx / suml2
         if better.any():
-            best_l = np.where(better, lv, best_l)
+            best_iscale = np.where(better, iscale, best_iscale)
             scale = np.where(better, new_scale, scale)
             best = np.where(better, scale * sumlx, best)
-    codes = (best_l + F32(nmax)).astype(np.uint8)
+    codes = (codes_for(best_iscale) + F32(nmax)).astype(np.uint8)
     codes[:, zero] = 0
     return np.where(zero, F32(0), scale), codes
 
@@ -149,7 +168,11 @@ def _descend(
     One sweep visits the positions in order; at position ``i`` the other values fix
     ``slx = Σ_{j≠i} w x l`` and ``sl2 = Σ_{j≠i} w l²``, the best code for ``x_i`` alone is
     ``nearest_int(x_i sl2 / slx)`` clipped to ``[lo, hi]``, and it is taken when it increases
-    ``(Σ w x l)² / Σ w l²`` strictly. A block whose sweep changes nothing has converged (the next
+    ``(Σ w x l)² / Σ w l²`` strictly (``slx`` must be positive, and ``sl2`` too where
+    ``need_both_positive``; otherwise the new ``sl2``).
+
+    Why it is fast: at each position only the blocks whose proposed code differs are examined
+    further (usually a few), and a block whose sweep changes nothing has converged (the next
     sweep would see the same state), so only the blocks still moving are carried on.
 
     ``sums`` gives the starting sums when they were computed from other codes than ``lv`` holds;
@@ -160,38 +183,56 @@ def _descend(
     if sums is None:
         sums = ordered_sum(wx * lv), ordered_sum(w * lv * lv)
     sumlx, suml2 = sums
-    active = np.arange(x.shape[1])
+    nb = x.shape[1]
+    active = np.arange(nb)
     xs, ws, wxs, ls = x, w, wx, lv
-    slx_all, sl2_all = sumlx, suml2
+    sx, s2 = sumlx, suml2
     for _ in range(5):
         changed = np.zeros(active.size, bool)
-        sx, s2 = slx_all[active], sl2_all[active]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for i in range(x.shape[0]):
                 li = ls[i]
                 slx = sx - wxs[i] * li
-                sl2 = s2 - ws[i] * li * li
-                ok = (slx > 0) & (sl2 > 0) if need_both_positive else slx > 0
-                new = nearest_int(xs[i] * sl2 / slx).astype(F32)
-                np.clip(new, F32(lo), F32(hi), out=new)
-                ok &= new != li
-                slx = slx + wxs[i] * new
-                sl2 = sl2 + ws[i] * new * new
-                if not need_both_positive:
+                sl2 = ws[i] * li
+                sl2 *= li
+                np.subtract(s2, sl2, out=sl2)
+                ok = slx > 0
+                if need_both_positive:
                     ok &= sl2 > 0
-                ok &= slx * slx * s2 > sx * sx * sl2
-                np.copyto(li, np.mod(new, F32(256)) if wrap_u8 else new, where=ok)
-                np.copyto(sx, slx, where=ok)
-                np.copyto(s2, sl2, where=ok)
-                changed |= ok
-        slx_all[active], sl2_all[active] = sx, s2
+                v = xs[i] * sl2
+                v /= slx
+                new = np.clip(np.rint(v), F32(lo), F32(hi))
+                ok &= new != li
+                cand = np.flatnonzero(ok)
+                if cand.size == 0:
+                    continue
+                vc = v[cand]
+                big = np.abs(vc) > F32(4194303)  # beyond nearest_int's exact range: as in C
+                newc = new[cand]
+                if big.any():
+                    newc[big] = np.clip(nearest_int(vc[big]), lo, hi)
+                slx_c = slx[cand] + wxs[i, cand] * newc
+                sl2_c = ws[i, cand] * newc
+                sl2_c *= newc
+                sl2_c += sl2[cand]
+                accept = slx_c * slx_c * s2[cand] > sx[cand] * sx[cand] * sl2_c
+                if not need_both_positive:
+                    accept &= sl2_c > 0
+                accept &= newc != li[cand]
+                idx = cand[accept]
+                li[idx] = np.mod(newc[accept], F32(256)) if wrap_u8 else newc[accept]
+                sx[idx] = slx_c[accept]
+                s2[idx] = sl2_c[accept]
+                changed[idx] = True
         if ls is not lv:
             lv[:, active] = ls
+            sumlx[active], suml2[active] = sx, s2
         active = active[changed]
         if active.size == 0:
             break
         xs, ws, wxs, ls = x[:, active], w[:, active], wx[:, active], lv[:, active]
-    return slx_all, sl2_all
+        sx, s2 = sumlx[active], suml2[active]
+    return sumlx, suml2
 
 
 def make_q3_quants(
@@ -350,11 +391,26 @@ def make_qkx_quants(
     span = np.where(degenerate, F32(1), mx - mn)
     iscale = F32(nmax) / span
     scale = F32(1) / iscale
-    best_l = _rint((x - mn) * iscale)
-    np.clip(best_l, F32(0), F32(nmax), out=best_l)
+    # The codes of a trial follow from its inverse scale and the min it rounded with, so only
+    # those two numbers per block are kept for the best trial; its codes are recomputed once at
+    # the end (cheaper than selecting a whole code array after every trial).
+    best_iscale, best_round_min = iscale, mn
+    work = np.empty_like(x)
+
+    def codes_for(iscale: NDArray, round_min: NDArray, out: NDArray) -> NDArray:
+        """``clip(nearest_int(iscale (x - round_min)), 0, nmax)`` as float32, into ``out``."""
+        np.subtract(x, round_min, out=out)
+        out *= iscale
+        if np.all(np.isfinite(iscale)):
+            np.clip(out, F32(0), F32(nmax), out=out)
+        else:  # qkx3's guard: a trial whose range collapsed rounds to 0 where v is not > 0
+            np.fmax(out, F32(0), out=out)
+            np.fmin(out, F32(nmax), out=out)
+        return _rint(out)
 
     def error(s: NDArray, m: NDArray, lv: NDArray) -> NDArray:
-        diff = s * lv
+        """``Σ w (s l + m - x)²`` (or ``Σ w |s l + m - x|``) in the reference's order."""
+        diff = np.multiply(s, lv, out=work)
         diff += m
         diff -= x
         if use_mad:
@@ -364,25 +420,21 @@ def make_qkx_quants(
         diff *= w
         return ordered_sum(diff)
 
-    best_error = error(scale, mn, best_l)
+    lv = codes_for(iscale, mn, np.empty_like(x))
+    best_error = error(scale, mn, lv)
+    wl = np.empty_like(x)
+    tmp = np.empty_like(x)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for k in range(nstep + 1):
             step = F32(rmin) + F32(rdelta) * F32(k) + F32(nmax)
             iscale = step / (mx - mn)
-            v = x - mn
-            v *= iscale
-            if version == 3:
-                pos = v > 0
-                np.minimum(v, F32(nmax), out=v)
-                v[~pos] = 0
-                lv = _rint(v)
-            else:
-                lv = _rint(v)
-                np.clip(lv, F32(0), F32(nmax), out=lv)
-            wl = w * lv
+            if version != 3:
+                iscale = np.where(degenerate, F32(0), iscale)
+            lv = codes_for(iscale, mn, lv)
+            np.multiply(w, lv, out=wl)
             sum_l = ordered_sum(wl)
-            sum_l2 = ordered_sum(wl * lv)
-            sum_xl = ordered_sum(wl * x)
+            sum_l2 = ordered_sum(np.multiply(wl, lv, out=tmp))
+            sum_xl = ordered_sum(np.multiply(wl, x, out=tmp))
             det = sum_w * sum_l2 - sum_l * sum_l
             ok = det > 0
             this_scale = (sum_w * sum_xl - sum_x * sum_l) / det
@@ -393,10 +445,11 @@ def make_qkx_quants(
             cur = error(this_scale, this_min, lv)
             better = ok & (cur < best_error) & ~degenerate
             if better.any():
-                best_l = np.where(better, lv, best_l)
+                best_iscale = np.where(better, iscale, best_iscale)
+                best_round_min = np.where(better, mn, best_round_min)
                 best_error = np.where(better, cur, best_error)
                 scale = np.where(better, this_scale, scale)
                 mn = np.where(better, this_min, mn)
-    codes = best_l.astype(np.uint8)
+        codes = codes_for(best_iscale, best_round_min, lv).astype(np.uint8)
     codes[:, degenerate] = 0
     return np.where(degenerate, F32(0), scale), -mn, codes
