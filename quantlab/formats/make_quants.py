@@ -58,9 +58,14 @@ def ordered_sum(terms: NDArray[np.float32], *, from_zero: bool = True) -> NDArra
     along the contiguous axis), so this is bit-exact with the C loop. ``from_zero=False`` is a
     loop started at ``t0`` instead of ``0`` (they differ only in the sign of an all ``-0.0`` sum).
     """
+    s = np.add.reduce(terms, axis=0)  # NumPy starts the reduction at +0.0, as from_zero does
     if not from_zero:
-        return np.add.accumulate(terms, axis=0)[-1]
-    return np.add.reduce(terms, axis=0) + F32(0)
+        # Started at t0 instead, the sum differs only when every term is -0.0 (it stays -0.0).
+        zero = np.flatnonzero(s == 0)
+        if zero.size:
+            cols = terms[:, zero]
+            s[zero[np.all((cols == 0) & np.signbit(cols), axis=0)]] = F32(-0.0)
+    return s
 
 
 def _signed_absmax(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -401,7 +406,7 @@ def make_qkx_quants(
         """``clip(nearest_int(iscale (x - round_min)), 0, nmax)`` as float32, into ``out``."""
         np.subtract(x, round_min, out=out)
         out *= iscale
-        if np.all(np.isfinite(iscale)):
+        if version != 3 or np.all(np.isfinite(iscale)):
             np.clip(out, F32(0), F32(nmax), out=out)
         else:  # qkx3's guard: a trial whose range collapsed rounds to 0 where v is not > 0
             np.fmax(out, F32(0), out=out)
@@ -422,6 +427,8 @@ def make_qkx_quants(
 
     lv = codes_for(iscale, mn, np.empty_like(x))
     best_error = error(scale, mn, lv)
+    usable = ~degenerate
+    best_iscale, best_round_min = best_iscale.copy(), best_round_min.copy()
     wl = np.empty_like(x)
     tmp = np.empty_like(x)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -443,12 +450,14 @@ def make_qkx_quants(
             this_min = np.where(clamp, F32(0), this_min)
             this_scale = np.where(clamp, sum_xl / sum_l2, this_scale)
             cur = error(this_scale, this_min, lv)
-            better = ok & (cur < best_error) & ~degenerate
+            better = cur < best_error
+            better &= ok
+            better &= usable
             if better.any():
-                best_iscale = np.where(better, iscale, best_iscale)
-                best_round_min = np.where(better, mn, best_round_min)
-                best_error = np.where(better, cur, best_error)
-                scale = np.where(better, this_scale, scale)
+                np.copyto(best_iscale, iscale, where=better)
+                np.copyto(best_round_min, mn, where=better)
+                np.copyto(best_error, cur, where=better)
+                np.copyto(scale, this_scale, where=better)
                 mn = np.where(better, this_min, mn)
         codes = codes_for(best_iscale, best_round_min, lv).astype(np.uint8)
     codes[:, degenerate] = 0
