@@ -140,6 +140,7 @@ def make_qx_quants(
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(suml2 != 0, sumlx / suml2, F32(0))
     best = scale * sumlx
+    best_iscale = np.array(best_iscale)
     for k in range(-9, 10):
         if k == 0:
             continue
@@ -149,9 +150,9 @@ def make_qx_quants(
             better = (suml2 > 0) & (sumlx * sumlx > best * suml2)
             new_scale = sumlx / suml2
         if better.any():
-            best_iscale = np.where(better, iscale, best_iscale)
-            scale = np.where(better, new_scale, scale)
-            best = np.where(better, scale * sumlx, best)
+            np.copyto(best_iscale, iscale, where=better)
+            np.copyto(scale, new_scale, where=better)
+            np.copyto(best, scale * sumlx, where=better)
     codes = (codes_for(best_iscale) + F32(nmax)).astype(np.uint8)
     codes[:, zero] = 0
     return np.where(zero, F32(0), scale), codes
