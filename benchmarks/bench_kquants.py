@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_kquants.py [--rows 4096] [--cols 4096] [--repeats 3] [FORMAT ...]``.
 For every format (the K-quants and the legacy formats' imatrix paths) and for both paths (no
 imatrix, a log-normal imatrix) it first checks that quantlab's bytes equal those of
-``ggml_quantize_chunk``, then prints the best time of each, single-threaded, and the ratio
+``ggml_quantize_chunk``, then prints the best CPU time of each, single-threaded, and the ratio
 quantlab / C (the goal: at most 1.5), and the peak extra memory of quantlab's call as a multiple
 of the input's size.
 """
@@ -47,13 +47,17 @@ def ggml_quantize(x: np.ndarray, name: str, imatrix: np.ndarray | None) -> np.nd
 
 
 def best_times(fns, repeats: int) -> list[float]:
-    """Best wall-clock time of each function; they take turns within each round."""
+    """Best CPU time of each function; they take turns within each round.
+
+    CPU time of this (single-threaded) process rather than wall-clock time: on a machine shared
+    with other jobs the wall clock also counts the time spent waiting for a core.
+    """
     best = [float("inf")] * len(fns)
     for _ in range(repeats):
         for i, fn in enumerate(fns):
-            start = time.perf_counter()
+            start = time.process_time()
             fn()
-            best[i] = min(best[i], time.perf_counter() - start)
+            best[i] = min(best[i], time.process_time() - start)
     return best
 
 

@@ -40,6 +40,8 @@ from .legacy import (
 )
 from .make_quants import (
     make_q3_quants,
+    make_qkx2_quants,
+    make_qkx3_quants,
     make_qkx_quants,
     make_qp_quants,
     make_qx_quants,
@@ -142,6 +144,8 @@ __all__ = [
     "kquants",
     "legacy",
     "make_q3_quants",
+    "make_qkx2_quants",
+    "make_qkx3_quants",
     "make_qkx_quants",
     "make_qp_quants",
     "make_quants",

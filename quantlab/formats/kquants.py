@@ -53,7 +53,8 @@ from .make_quants import (
     F32,
     GROUP_MAX_EPS,
     make_q3_quants,
-    make_qkx_quants,
+    make_qkx2_quants,
+    make_qkx3_quants,
     make_qp_quants,
     make_qx_quants,
     nearest_int,
@@ -158,7 +159,7 @@ def _q2_k_quantize(x: NDArray[np.float32], qw: NDArray[np.float32] | None) -> ND
     nsb = x.shape[0]
     xt = _subblocks(x, 16)
     if qw is None:
-        scales, mins, first = make_qkx_quants(xt, 3, np.abs(xt), -0.5, 0.1, 15, use_mad=True)
+        scales, mins, first = make_qkx2_quants(xt, 3, np.abs(xt), -0.5, 0.1, 15, use_mad=True)
         scales, mins = scales.reshape(nsb, 16), mins.reshape(nsb, 16)
         max_scale, max_min = _max_positive(scales), _max_positive(mins)
         ls = _round_against_max(scales, max_scale, 15)
@@ -170,7 +171,7 @@ def _q2_k_quantize(x: NDArray[np.float32], qw: NDArray[np.float32] | None) -> ND
         sigma2 = im.superblock_sigma2(np.ascontiguousarray(x.T), 1)
         sigma2 = np.repeat(sigma2, 16)
         w = im.imatrix_weights(_subblocks(qw, 16), xt, sigma2)
-        scales, mins, first = make_qkx_quants(xt, 3, w, -0.9, 0.05, 36, version=3)
+        scales, mins, first = make_qkx3_quants(xt, 3, w)
         sw = ordered_sum(w).reshape(nsb, 16).T.copy()
         dm, ls = make_qp_quants(scales.reshape(nsb, 16).T.copy(), 15, sw)
         mm, lm = make_qp_quants(mins.reshape(nsb, 16).T.copy(), 15, sw)
@@ -275,7 +276,7 @@ def _k4_search(
         av_x = np.sqrt(ordered_sum(xt * xt) / F32(32))
         w = np.abs(xt)
         w += av_x
-        scales, mins, first = make_qkx_quants(xt, nmax, w, rmin, 0.1, nstep)
+        scales, mins, first = make_qkx2_quants(xt, nmax, w, rmin, 0.1, nstep)
         scales, mins = scales.reshape(nsb, 8), mins.reshape(nsb, 8)
         max_scale, max_min = _max_positive(scales), _max_positive(mins)
         ls = np.minimum(_u8(_round_against_max(scales, max_scale, 63)), np.uint8(63))
@@ -285,7 +286,7 @@ def _k4_search(
     else:
         sigma2 = np.repeat(im.superblock_sigma2(np.ascontiguousarray(x.T), 2), 8)
         w = im.imatrix_weights(_subblocks(qw, 32), xt, sigma2)
-        scales, mins, first = make_qkx_quants(xt, nmax, w, -0.9, 0.05, 36, version=3)
+        scales, mins, first = make_qkx3_quants(xt, nmax, w)
         sw = ordered_sum(w).reshape(nsb, 8).T.copy()
         d_block, ls = make_qp_quants(scales.reshape(nsb, 8).T.copy(), 63, sw)
         m_block, lm = make_qp_quants(mins.reshape(nsb, 8).T.copy(), 63, sw)

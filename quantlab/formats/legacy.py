@@ -65,7 +65,7 @@ from ..grouping import Grouping
 from ..quantizer import Quantizer
 from . import imatrix as im
 from ._input import as_block_bytes, as_block_input
-from .make_quants import make_qkx_quants, make_qx_quants
+from .make_quants import make_qkx3_quants, make_qx_quants
 
 #: Blocks processed at once (64K values): the working set stays in the CPU cache.
 CHUNK_BLOCKS = 2048
@@ -690,7 +690,7 @@ def _imatrix_quantize(
         xt = np.ascontiguousarray(chunk.reshape(r * per_row, 32).T)
         w = im.imatrix_weights(np.tile(qw_t, (1, r)), xt, np.repeat(sigma2, per_row))
         if fmt.use_min:
-            d, the_min, codes = make_qkx_quants(xt, fmt.qmax, w, -0.9, 0.05, 36, version=3)
+            d, the_min, codes = make_qkx3_quants(xt, fmt.qmax, w)
             m = -the_min
         else:
             d, codes = make_qx_quants(xt, -fmt.qmin, w)

@@ -463,3 +463,47 @@ def make_qkx_quants(
         codes = codes_for(best_iscale, best_round_min, lv).astype(np.uint8)
     codes[:, degenerate] = 0
     return np.where(degenerate, F32(0), scale), -mn, codes
+
+
+def make_qkx2_quants(
+    x: NDArray[np.float32],
+    nmax: int,
+    weights: NDArray[np.float32],
+    rmin: float,
+    rdelta: float,
+    nstep: int,
+    *,
+    use_mad: bool = False,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.uint8]]:
+    """llama.cpp's ``make_qkx2_quants`` (no imatrix): :func:`make_qkx_quants` with version 2.
+
+    Q2_K uses ``(nmax=3, weights=|x|, rmin=-0.5, rdelta=0.1, nstep=15, use_mad=True)``; Q4_K
+    ``(15, sqrt(mean x²) + |x|, -1.0, 0.1, 20)`` and Q5_K ``(31, …, -0.5, 0.1, 15)``.
+
+    Examples
+    --------
+    One block of 4 values (one column) that the grid ``-1 + 1.5 l`` fits exactly:
+
+    >>> x = np.array([[-1.0], [0.5], [2.0], [3.5]], np.float32)
+    >>> scale, the_min, codes = make_qkx2_quants(x, 3, np.ones_like(x), -0.5, 0.1, 15)
+    >>> float(scale[0]), float(the_min[0]), codes[:, 0].tolist()
+    (1.5, 1.0, [0, 1, 2, 3])
+    """
+    return make_qkx_quants(x, nmax, weights, rmin, rdelta, nstep, use_mad=use_mad, version=2)
+
+
+def make_qkx3_quants(
+    x: NDArray[np.float32],
+    nmax: int,
+    weights: NDArray[np.float32],
+    rmin: float = -0.9,
+    rdelta: float = 0.05,
+    nstep: int = 36,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.uint8]]:
+    """llama.cpp's ``make_qkx3_quants`` (imatrix paths of Q2_K, Q4_K, Q5_K, Q4_1, Q5_1).
+
+    :func:`make_qkx_quants` with version 3 and, by default, the grid every caller uses:
+    ``nmax + rmin + k·rdelta`` for ``k = 0..36``, i.e. ``nmax - 0.9 … nmax + 0.9`` in steps of
+    0.05.
+    """
+    return make_qkx_quants(x, nmax, weights, rmin, rdelta, nstep, version=3)
