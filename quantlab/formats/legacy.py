@@ -32,6 +32,13 @@ result is truncated toward zero (``trunc``):
 A block whose ``d`` or ``m`` does not fit in float16 (beyond ±65504) raises a ValueError: the
 reference would store inf and decode NaN/inf.
 
+``gguf.quants`` (the Python port) and llama.cpp's C agree byte for byte except in one corner:
+the sign of a zero. When a block's extreme value (Q4_0, Q5_0) or minimum (Q4_1, Q5_1) is a zero,
+C keeps the first ``+0.0``/``-0.0`` it meets by its strict comparisons (Q4_0: always ``+0.0``, so
+``d = -0.0``), gguf takes another, and the float16 ``d`` or ``m`` differs in its sign bit (the
+decoded values only in the sign of zeros). quantlab follows gguf there; everywhere else the
+bytes are also those of ``ggml_quantize_chunk`` (tested).
+
 The codes are computed with the float32 ``d`` before it is stored as float16; decoding uses the
 stored float16 ``d`` and ``m`` and computes in float32. :func:`quantize` and :func:`dequantize`
 reproduce the reference (``gguf.quants``) to the last bit, bytes and values.
