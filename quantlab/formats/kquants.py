@@ -129,12 +129,17 @@ def _requantize(
     """
     zero = d == 0
     dd = np.where(zero, F32(1), d)[..., None]
-    v = x if dm is None else x + dm[..., None]
+    v = x + dm[..., None] if dm is not None else x
     with np.errstate(over="ignore", invalid="ignore"):
-        q = nearest_int(v / dd)
-    np.clip(q, lo, hi, out=q)
-    q += offset
-    codes = q.astype(np.uint8)
+        v = v / dd
+    if v.size and max(v.max(), -v.min()) > 4194303:
+        v = nearest_int(v).astype(F32)  # beyond 2**22: the reference's wrapped value
+    else:
+        np.rint(v, out=v)  # nearest_int within 2**22
+    np.clip(v, F32(lo), F32(hi), out=v)
+    if offset:
+        v += F32(offset)
+    codes = v.astype(np.uint8)
     if zero.any():
         codes[zero] = first[zero]
     return codes
