@@ -671,7 +671,7 @@ def quantize(
 
 
 #: Values processed at once on the imatrix path (whole rows; at least one row).
-IMATRIX_CHUNK_VALUES = 1 << 17
+IMATRIX_CHUNK_VALUES = 1 << 16
 
 
 def _imatrix_quantize(
