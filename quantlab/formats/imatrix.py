@@ -11,15 +11,17 @@ so that, within a column of equal importance, large values still matter more, an
 still matters (``sigma²`` is the mean square of the surrounding values). What ``sigma²`` averages
 differs by format:
 
-========================  ==================================  =================================
-format                    ``sigma²``                          the weights then go to
-========================  ==================================  =================================
-Q4_0, Q5_0, Q4_1, Q5_1    ``Σ x² / n`` over the whole row      make_qx_quants / make_qkx3_quants
-Q2_K                      ``Σ x² / 256`` over the super-block  make_qkx3_quants, make_qp_quants
-Q3_K, Q4_K, Q5_K          ``2 Σ x² / 256`` over the super-block  make_qx / make_qkx3, make_qp
-Q6_K                      (none: ``w_j = qw_j``)               make_qx_quants
-Q8_0                      (the imatrix is ignored)
-========================  ==================================  =================================
+======================  =====================================  ==========================
+format                  ``sigma²``                             the weights then go to
+======================  =====================================  ==========================
+Q4_0, Q5_0              ``Σ x² / n`` over the whole row        make_qx_quants
+Q4_1, Q5_1              ``Σ x² / n`` over the whole row        make_qkx3_quants
+Q2_K                    ``Σ x² / 256`` over the super-block    make_qkx3, make_qp_quants
+Q3_K                    ``2 Σ x² / 256`` over the super-block  make_qx_quants (twice)
+Q4_K, Q5_K              ``2 Σ x² / 256`` over the super-block  make_qkx3, make_qp_quants
+Q6_K                    none: ``w_j = qw_j``                   make_qx_quants
+Q8_0                    the imatrix is ignored
+======================  =====================================  ==========================
 
 The sums run over the values in order, in float32, as in the reference.
 """
