@@ -27,7 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_float_array, as_weights, check_n_bits
+from ._validation import as_finite_float, as_float_array, as_weights, check_n_bits
 from .table import Table
 
 #: SQNR gained per extra bit by the uniform-noise model: ``20*log10(2)`` ≈ 6.02 dB.
@@ -70,6 +70,17 @@ def _level_segments(levels: NDArray, height: float) -> list[NDArray]:
     return [np.array([[v, 0.0], [v, height]]) for v in np.ravel(levels)]
 
 
+def level_style(n_levels: int) -> dict[str, float]:
+    """Line width and opacity of ``n_levels`` level lines over a histogram.
+
+    Up to 32 levels (5 bits) each line is clearly drawn; beyond, the lines get thinner and
+    fainter in proportion, so that the 128-256 levels of 7-8 bits shade the histogram instead
+    of hiding it.
+    """
+    crowd = max(1.0, n_levels / 32)
+    return {"linewidths": 0.8 / crowd**0.5, "alpha": 0.7 / crowd**0.5}
+
+
 def plot_histogram(
     x: ArrayLike,
     levels: ArrayLike | None = None,
@@ -104,12 +115,9 @@ def plot_histogram(
     counts, _, _ = ax.hist(xa, bins=bins, color="0.75", label="x")
     top = float(np.max(counts)) if counts.size else 1.0
     if levels is not None:
+        lv = np.asarray(levels, float)
         lc = LineCollection(
-            _level_segments(np.asarray(levels, float), top),
-            colors="tab:blue",
-            linewidths=0.8,
-            alpha=0.7,
-            label="levels",
+            _level_segments(lv, top), colors="tab:blue", label="levels", **level_style(lv.size)
         )
         ax.add_collection(lc)
     if clip_range is not None:
@@ -219,9 +227,17 @@ def bits_sweep(
     """
     from .widgets import explore  # the widgets' pure function; imported late (no cycle)
 
-    b = np.asarray(list(bits), dtype=np.int64)
-    if b.size == 0:
+    if isinstance(bits, (str, bytes)) or not isinstance(bits, (Sequence, np.ndarray, range)):
+        raise TypeError(f"bits must be a sequence of integers, got {bits!r}")
+    items = list(np.ravel(np.asarray(bits, dtype=object)))
+    if not items:
         raise ValueError("bits must not be empty")
+    for n in items:  # 2.5 is refused, not truncated; each width as the quantizers check it
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"bits must hold integers, got {n!r}")
+        if not 2 <= n <= 16:
+            raise ValueError(f"bits must hold widths between 2 and 16, got {n}")
+    b = np.array([int(n) for n in items], dtype=np.int64)
     states = [explore(x, int(n), scheme=scheme, method=method, w=w) for n in b]
     return b, np.array([s.sqnr_db for s in states], dtype=float)
 
@@ -249,7 +265,7 @@ def plot_bits(
     Axes
         Lines labelled ``"measured"`` and ``"6.02 dB/bit"``.
     """
-    b = np.asarray(bits, float).ravel()
+    b = as_float_array(bits, "bits").ravel()
     s = as_float_array(sqnr, "sqnr").ravel()
     if b.shape != s.shape:
         raise ValueError(f"bits and sqnr must have the same size, got {b.size} and {s.size}")
@@ -307,7 +323,8 @@ def error_landscape(
     step = max(1, (1 << 20) // max(1, m.size * xa.size))
     for i in range(0, s.size, step):
         sc = s[i : i + step, None, None]
-        r = shifted / sc
+        with np.errstate(over="ignore"):  # a quotient beyond float64 is clipped to qmax below
+            r = shifted / sc
         np.round(r, out=r)
         np.clip(r, 0, qmax, out=r)
         r *= sc
@@ -350,7 +367,8 @@ def plot_landscape(
         Shape ``(len(scales), len(mins))``, e.g. from :func:`error_landscape`; drawn on a log
         scale.
     optimum : tuple of float, optional
-        ``(scale, min)`` of the least-squares optimum (label ``"optimum"``).
+        ``(scale, min)`` of the best candidate (label ``"best candidate"``): the lowest
+        error among the refitted candidates, not necessarily the global optimum.
     candidates : tuple of array_like, optional
         ``(scales, mins)`` of the search candidates after refit (label ``"candidates"``).
     ax : Axes, optional
@@ -360,8 +378,8 @@ def plot_landscape(
     -------
     Axes
     """
-    s = np.asarray(scales, float).ravel()
-    m = np.asarray(mins, float).ravel()
+    s = as_float_array(scales, "scales").ravel()
+    m = as_float_array(mins, "mins").ravel()
     e = as_float_array(errors, "errors")
     if e.shape != (s.size, m.size):
         raise ValueError(f"errors must have shape {(s.size, m.size)}, got {e.shape}")
@@ -372,8 +390,8 @@ def plot_landscape(
         ax.plot(cs, cm, "o", color="white", markeredgecolor="k", markersize=4, label="candidates",
                 zorder=3)  # fmt: skip
     if optimum is not None:
-        ax.plot([optimum[0]], [optimum[1]], "*", color="tab:red", markersize=14, label="optimum",
-                zorder=3)  # fmt: skip
+        ax.plot([optimum[0]], [optimum[1]], "*", color="tab:red", markersize=14,
+                label="best candidate", zorder=3)  # fmt: skip
     ax.set_title("log10 error", fontsize="small")
     marked = optimum is not None or candidates is not None
     _finish(ax, "scale", "min", "upper right" if marked else None)
@@ -396,9 +414,16 @@ def bar_steps(
     values : ndarray
         ``2n - 1`` step heights: ``values[::2]`` are the bar heights.
     """
-    lo = np.asarray(left, float).ravel()
-    h = np.asarray(heights, float).ravel()
-    edges = np.column_stack([lo, lo + width]).ravel()
+    lo = as_float_array(left, "left").ravel()
+    h = as_float_array(heights, "heights").ravel()
+    if lo.size != h.size:
+        raise ValueError(
+            f"left and heights must have the same size (one bar each), got {lo.size} and {h.size}"
+        )
+    wd = as_finite_float(width, "width")
+    if wd <= 0:
+        raise ValueError(f"width must be positive, got {wd}")
+    edges = np.column_stack([lo, lo + wd]).ravel()
     values = np.zeros(max(2 * h.size - 1, 0))
     values[::2] = h
     return edges, values

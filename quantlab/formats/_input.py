@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import _asarray
+from .._validation import as_array
 
 
 def as_block_input(x: ArrayLike, block_size: int, fmt_name: str) -> NDArray[np.float32]:
@@ -19,7 +19,7 @@ def as_block_input(x: ArrayLike, block_size: int, fmt_name: str) -> NDArray[np.f
         If x is ragged, empty, 0-d, has the wrong length, or NaN/infinity (also after the
         conversion to float32).
     """
-    arr = _asarray(x, "x")
+    arr = as_array(x, "x")  # masked arrays and ragged lists refused, as everywhere
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"x must be real numbers, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.size == 0:
@@ -43,7 +43,7 @@ def check_finite(x32: NDArray[np.float32]) -> None:
 def as_block_bytes(data: ArrayLike, per_block: int, name: str = "data") -> NDArray[np.uint8]:
     """``data`` (uint8 array or bytes) whose last axis is a positive multiple of ``per_block``."""
     arr = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) else data
-    arr = _asarray(arr, name)
+    arr = as_array(arr, name)
     if arr.dtype != np.uint8:
         raise TypeError(f"{name} must be a uint8 array, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.shape[-1] == 0 or arr.shape[-1] % per_block:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import _asarray
+from .._validation import as_array
 from .make_quants import F32, ordered_sum
 
 
@@ -45,7 +45,7 @@ def check_imatrix(imatrix: ArrayLike, n: int) -> NDArray[np.float32]:
     ValueError
         If it is not 1-D of length ``n``, or has NaN, infinity or a negative value.
     """
-    arr = _asarray(imatrix, "imatrix")
+    arr = as_array(imatrix, "imatrix")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"imatrix must be real numbers, got dtype {arr.dtype}")
     if arr.ndim != 1 or arr.shape[0] != n:

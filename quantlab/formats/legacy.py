@@ -67,7 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import as_weights
+from .._validation import as_array, as_weights
 from ..grouping import Grouping
 from ..quantizer import Quantizer
 from . import imatrix as im
@@ -182,7 +182,7 @@ def _field(fmt: BlockFormat, name: str) -> slice:
 
 # -- packing ----------------------------------------------------------------------------------
 def _check_codes(codes: ArrayLike, lo: int, hi: int, name: str = "codes") -> NDArray[np.int64]:
-    arr = np.asarray(codes)
+    arr = as_array(codes, name)
     if arr.dtype.kind not in "iub":
         raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.shape[-1] == 0 or arr.shape[-1] % 32:
