@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import numpy as np
 
 from quantlab import widgets
-from quantlab.widgets.explorers import _Explorer
+from quantlab.widgets._base import _Explorer
 
 GOAL_MS = 100.0
 

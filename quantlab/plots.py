@@ -14,12 +14,11 @@ widgets can find them and update their data in place:
 - :func:`plot_weighted_errors`: per-element errors of an unweighted and a weighted fit.
 
 The numbers behind the plots come from plain functions (:func:`bits_sweep`,
-:func:`error_landscape` and :mod:`quantlab.widgets`' ``explore``), tested without pixels.
+:func:`error_landscape`, :func:`quantlab.exploration.explore`), tested without pixels; they
+live in :mod:`quantlab.exploration` and are re-exported here.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.artist import Artist
@@ -27,11 +26,11 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_finite_float, as_float_array, as_weights, check_n_bits
-from .table import Table
+from ._validation import as_finite_float, as_float_array, as_weights
 
-#: SQNR gained per extra bit by the uniform-noise model: ``20*log10(2)`` ≈ 6.02 dB.
-DB_PER_BIT = float(20.0 * np.log10(2.0))
+# The numbers behind the plots (re-exported here, where the course has always called them).
+from .exploration import DB_PER_BIT, bits_sweep, error_landscape
+from .table import Table
 
 __all__ = [
     "DB_PER_BIT",
@@ -198,50 +197,6 @@ def plot_search(table: Table, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def bits_sweep(
-    x: ArrayLike,
-    bits: Sequence[int] = tuple(range(2, 9)),
-    *,
-    scheme: str = "symmetric",
-    method: str = "round",
-    w: ArrayLike | None = None,
-) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Measured SQNR of ``x`` for each bit width.
-
-    Parameters
-    ----------
-    x : array_like
-        The values.
-    bits : sequence of int, default 2..8
-        Bit widths to try.
-    scheme, method : str
-        As in :func:`quantlab.widgets.explore`.
-    w : array_like, optional
-        Importance weights for the methods that use them.
-
-    Returns
-    -------
-    bits : ndarray of int64
-    sqnr : ndarray of float64
-        SQNR in dB for each bit width.
-    """
-    from .widgets import explore  # the widgets' pure function; imported late (no cycle)
-
-    if isinstance(bits, (str, bytes)) or not isinstance(bits, (Sequence, np.ndarray, range)):
-        raise TypeError(f"bits must be a sequence of integers, got {bits!r}")
-    items = list(np.ravel(np.asarray(bits, dtype=object)))
-    if not items:
-        raise ValueError("bits must not be empty")
-    for n in items:  # 2.5 is refused, not truncated; each width as the quantizers check it
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-            raise TypeError(f"bits must hold integers, got {n!r}")
-        if not 2 <= n <= 16:
-            raise ValueError(f"bits must hold widths between 2 and 16, got {n}")
-    b = np.array([int(n) for n in items], dtype=np.int64)
-    states = [explore(x, int(n), scheme=scheme, method=method, w=w) for n in b]
-    return b, np.array([s.sqnr_db for s in states], dtype=float)
-
-
 def plot_bits(
     bits: ArrayLike,
     sqnr: ArrayLike,
@@ -275,65 +230,6 @@ def plot_bits(
     ax.plot(b, s, "o-", color="tab:blue", label="measured")
     _finish(ax, "bits", "SQNR (dB)", "upper left")
     return ax
-
-
-def error_landscape(
-    x: ArrayLike,
-    n_bits: int,
-    scales: ArrayLike,
-    mins: ArrayLike,
-    w: ArrayLike | None = None,
-) -> NDArray[np.float64]:
-    """Weighted MSE of the min convention over a grid of ``(scale, min)``.
-
-    At each point the codes are rounded for those parameters,
-    ``l = clip(round((x - min)/scale), 0, 2**n - 1)``, and the error is
-    ``mean(w * (x - scale*l - min)**2)``: the real, piecewise landscape a search explores.
-
-    Parameters
-    ----------
-    x : array_like
-        The values.
-    n_bits : int
-        Bit width.
-    scales : array_like
-        Positive scales (the grid's first axis).
-    mins : array_like
-        Minimums (the grid's second axis).
-    w : array_like, optional
-        Importance weights, shape of x.
-
-    Returns
-    -------
-    ndarray of float64
-        Shape ``(len(scales), len(mins))``.
-    """
-    xa = as_float_array(x, "x").ravel()
-    wa = as_weights(w, np.shape(as_float_array(x, "x"))).ravel()
-    n = check_n_bits(n_bits, 2)
-    s = as_float_array(scales, "scales").ravel()
-    m = as_float_array(mins, "mins").ravel()
-    if np.any(s <= 0):
-        raise ValueError("scales must be positive")
-    qmax = 2**n - 1
-    out = np.empty((s.size, m.size))
-    shifted = xa[None, :] - m[:, None]  # (mins, N)
-    weighted = w is not None
-    # Batches of scales bound the temporary (batch, mins, N) array; the work is vectorized.
-    step = max(1, (1 << 20) // max(1, m.size * xa.size))
-    for i in range(0, s.size, step):
-        sc = s[i : i + step, None, None]
-        with np.errstate(over="ignore"):  # a quotient beyond float64 is clipped to qmax below
-            r = shifted / sc
-        np.round(r, out=r)
-        np.clip(r, 0, qmax, out=r)
-        r *= sc
-        np.subtract(shifted, r, out=r)
-        np.square(r, out=r)
-        if weighted:
-            r *= wa
-        np.mean(r, axis=-1, out=out[i : i + step])
-    return out
 
 
 def contour_landscape(ax: Axes, scales: NDArray, mins: NDArray, errors: NDArray) -> list[Artist]:

@@ -1,11 +1,40 @@
 """Interactive explorers (ipywidgets 8): drag a slider, watch the grid and the error move.
 
-The explorers live in :mod:`quantlab.widgets.explorers`, the calibration explorer in
-:mod:`quantlab.widgets.calibration`, the minifloat bit-pattern explorer in
-:mod:`quantlab.widgets.bits`; this package keeps the import path
-``quantlab.widgets`` of the single-module version.
+Every explorer is a thin wire from controls to a **pure function** of
+:mod:`quantlab.exploration` (no widgets there) and back to a plot, one file per explorer:
+
+- :class:`QuantExplorer` (``quant.py``) shows :func:`explore` (codes, levels, MSE, SQNR of one
+  setting) as a histogram with the levels and as a staircase;
+- :class:`SearchExplorer` (``search.py``): :func:`search_view`, a grid search and its landscape;
+- :class:`BitsExplorer` (``sweep.py``): :func:`quantlab.plots.bits_sweep`, SQNR against bits;
+- :class:`WeightsExplorer` (``weights.py``): :func:`compare_weights`, with and without importance
+  weights;
+- :class:`CalibrationExplorer` (``calibration.py``): activation ranges, clipping against rounding;
+- :class:`FloatBitsExplorer` (``bits.py``): the bits of a minifloat value;
+- ``app.py``: one notebook shown as a JupyterLab notebook or as a Voilà app.
+
+The explorers share ``_base.py``: they are built on :func:`ipywidgets.interactive`
+(``explorer.interactive.result`` is the last state) and draw into a
+:class:`matplotlib.figure.Figure` of their own, updating the artists' data in place and sending
+the rendered PNG to an :class:`ipywidgets.Image`. So they work the same in JupyterLab, in Voilà
+and in a plain Python process (tests set ``slider.value`` and read ``.state``,
+``.readout.value`` and the figure's artists).
 """
 
+from ..exploration import (
+    EXPLORER_METHODS,
+    OFFSET_METHODS,
+    SCHEMES,
+    Exploration,
+    SearchView,
+    WeightComparison,
+    compare_weights,
+    example_weights,
+    explore,
+    methods_for,
+    search_view,
+)
+from ._base import find_artist
 from .app import HIDE_TAG, app_view, in_voila
 from .bits import FORMAT_CHOICES, BitPattern, FloatBitsExplorer, bit_pattern
 from .calibration import (
@@ -14,25 +43,10 @@ from .calibration import (
     calibration_view,
     example_activations,
 )
-from .explorers import (
-    EXPLORER_METHODS,
-    OFFSET_METHODS,
-    SCHEMES,
-    BitsExplorer,
-    BitsSweep,
-    Exploration,
-    QuantExplorer,
-    SearchExplorer,
-    SearchView,
-    WeightComparison,
-    WeightsExplorer,
-    compare_weights,
-    example_weights,
-    explore,
-    find_artist,
-    methods_for,
-    search_view,
-)
+from .quant import QuantExplorer
+from .search import SearchExplorer
+from .sweep import BitsExplorer, BitsSweep
+from .weights import WeightsExplorer
 
 __all__ = [
     "EXPLORER_METHODS",

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import calibration as cal
 from .._validation import as_finite_float, as_float_array, check_n_bits
-from .explorers import _Explorer, _nice_top, find_artist
+from ._base import _Explorer, _nice_top, find_artist
 
 __all__ = ["CalibrationExplorer", "CalibrationView", "calibration_view", "example_activations"]
 
