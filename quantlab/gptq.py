@@ -58,6 +58,7 @@ __all__ = [
     "grid_params",
     "output_error",
     "quantize_grid",
+    "round_groups",
     "rtn",
 ]
 
@@ -415,6 +416,26 @@ def gptq_reference(
     return GPTQResult(Q, scales, zeros, W_hat, _group_columns(perm, gs), perm, loss)
 
 
+def round_groups(
+    W: NDArray[np.float64], n_bits: int, group_size: int | None = None, sym: bool = False
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+    """Round to nearest on the grid of each row's groups of consecutive columns (last axis).
+
+    Leading axes are batch axes (one layer per index), so many candidate layers round in one
+    call. Returns ``(q, scale, zero, g_idx)`` with ``scale``/``zero`` of shape
+    ``(..., rows, n_groups)``.
+    """
+    cols = W.shape[-1]
+    size = cols if group_size is None else group_size
+    n_groups = -(-cols // size)
+    pad = n_groups * size - cols
+    # Padding the last (partial) group with copies of its last value keeps its min and max.
+    padded = np.concatenate([W, np.repeat(W[..., -1:], pad, axis=-1)], axis=-1)
+    scale, zero = grid_params(padded.reshape(*W.shape[:-1], n_groups, size), n_bits, sym)
+    g_idx = np.arange(cols) // size
+    return quantize_grid(W, scale[..., g_idx], zero[..., g_idx], n_bits), scale, zero, g_idx
+
+
 def rtn(
     W: ArrayLike, n_bits: int = 4, *, group_size: int | None = None, sym: bool = False
 ) -> GPTQResult:
@@ -431,18 +452,9 @@ def rtn(
     n = check_n_bits(n_bits, 2)
     gs = _check_size(group_size, "group_size")
     sym = check_bool(sym, "sym")
-    rows, cols = Wa.shape
-    size = cols if gs is None else gs
-    n_groups = -(-cols // size)
-    pad = n_groups * size - cols
-    # Padding the last (partial) group with copies of its last value keeps its min and max.
-    padded = np.concatenate([Wa, np.repeat(Wa[:, -1:], pad, axis=1)], axis=1)
-    groups = padded.reshape(rows, n_groups, size)
-    scale, zero = grid_params(groups, n, sym)
-    g_idx = np.arange(cols) // size
-    q = quantize_grid(Wa, scale[:, g_idx], zero[:, g_idx], n)
+    q, scale, zero, g_idx = round_groups(Wa, n, gs, sym)
     W_hat = dequantize_grid(q, scale[:, g_idx], zero[:, g_idx])
-    return GPTQResult(q, scale, zero, W_hat, g_idx, np.arange(cols))
+    return GPTQResult(q, scale, zero, W_hat, g_idx, np.arange(Wa.shape[1]))
 
 
 def output_error(W: ArrayLike, W_hat: ArrayLike, H: ArrayLike) -> float:
