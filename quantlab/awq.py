@@ -5,7 +5,7 @@ Compression and Acceleration"). A linear layer ``y = x Wᵀ`` is unchanged when 
 ``W`` is multiplied by ``s_j > 0`` and input ``j`` divided by it: ``y = (x / s) (W diag(s))ᵀ``.
 Rounding ``W diag(s)`` instead of ``W`` shrinks the *relative* rounding error of the columns with
 a large ``s``; choosing ``s`` large where the inputs are large protects the weights that matter
-most for the output. AWQ takes
+most for the output. AWQ takes::
 
     s_j = mean_n |x_nj| ^ α,   normalised by sqrt(max s · min s),   (s_j clamped at 1e-4)
 

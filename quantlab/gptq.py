@@ -6,7 +6,7 @@ importance weights ``E[a²]`` are the diagonal of ``H``; GPTQ (Frantar, Ashkboos
 Alistarh 2022, "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained
 Transformers", Algorithm 1) keeps the whole matrix. Every row of ``W`` has the same ``H``, so the
 rows are processed together. Columns are quantized in order; after column ``q`` is rounded, the
-still-free columns ``F`` receive the optimal brain surgeon (OBS) compensation
+still-free columns ``F`` receive the optimal brain surgeon (OBS) compensation::
 
     δ_F = -(w_q - quant(w_q)) / [H_F⁻¹]_qq · [H_F⁻¹]_{F, q}
 

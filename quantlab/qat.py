@@ -4,13 +4,13 @@ The forward pass uses *fake-quantized* weights ``ŵ = scale · (clip(round(w/sca
 2**n - 1) - zero)`` (GPTQ's per-row grid), so the loss sees the rounding. ``round`` has zero
 derivative almost everywhere, so the true gradient with respect to the latent float weights
 ``w`` is 0; the straight-through estimator (Bengio, Léonard and Courville 2013) replaces
-``d round(u)/du`` by 1, which gives
+``d round(u)/du`` by 1, which gives::
 
     ∂L/∂w ≈ ∂L/∂ŵ · 1[0 <= round(w/scale) + zero <= 2**n - 1]
 
 (identity inside the clip range, zero outside; the mask is PyTorch's ``fake_quantize``
 convention). With a learnable step size (LSQ, Esser et al. 2019) the scale is trained too; the
-same rule applied to ``ŵ = scale · (clip(...) - zero)`` gives
+same rule applied to ``ŵ = scale · (clip(...) - zero)`` gives::
 
     ∂ŵ/∂scale = round(w/scale) - w/scale   inside the range,
               = -zero  or  2**n - 1 - zero  where clipped below or above,
