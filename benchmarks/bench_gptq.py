@@ -1,6 +1,7 @@
 """Time quantlab.gptq.gptq against the plain OBS loop and against round-to-nearest.
 
-Run: ``python benchmarks/bench_gptq.py [--size 4096] [--plain-size 512] [--repeats 3]``.
+Run: ``python benchmarks/bench_gptq.py [--size 4096] [--plain-size 512] [--repeats 3]
+[--threads N]`` (``--threads`` limits the BLAS threads; on a loaded machine 1 is often faster).
 
 1. On a ``plain-size`` square layer (the plain loop downdates the whole inverse Hessian per
    column, ``columns³`` per column, so it is only feasible small): checks that ``gptq`` and
@@ -43,7 +44,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--plain-size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
 
     W, H = layer(args.plain_size)
     assert np.array_equal(gptq(W, H, 4).q, gptq_reference(W, H, 4).q), "gptq != plain loop"
