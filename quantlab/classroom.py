@@ -127,9 +127,10 @@ def run_nbgrader(course: str | Path, *args: str) -> None:
 
 
 def _selected(course: str | Path, names: Sequence[str] | None) -> list[str]:
+    """The assignments to run: all of them as nbgrader's glob ``*`` (one process), or ``names``."""
     known = assignments(course)
     if not names:
-        return known
+        return ["*"]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"assignments: {unknown} not in the course (known: {known})")
@@ -170,12 +171,6 @@ def collect(course: str | Path, handed_in: str | Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def _submitted(course: str | Path, names: Sequence[str] | None) -> list[str]:
-    root = Path(course) / "submitted"
-    present = {p.name for p in root.glob("*/*") if p.is_dir()} if root.is_dir() else set()
-    return [n for n in _selected(course, names) if n in present]
-
-
 def autograde(course: str | Path, names: Sequence[str] | None = None) -> None:
     """``nbgrader autograde`` of every submission (all students of an assignment in one run).
 
@@ -183,13 +178,13 @@ def autograde(course: str | Path, names: Sequence[str] | None = None) -> None:
     the gradebook (a deleted or edited check cell changes nothing); the scores go to the
     gradebook and the executed notebooks to ``course/autograded/``.
     """
-    for name in _submitted(course, names):
+    for name in _selected(course, names):
         run_nbgrader(course, "autograde", name, "--force")
 
 
 def feedback(course: str | Path, names: Sequence[str] | None = None) -> None:
     """``nbgrader generate_feedback``: one HTML page per student and notebook in feedback/."""
-    for name in _submitted(course, names):
+    for name in _selected(course, names):
         run_nbgrader(course, "generate_feedback", name, "--force")
 
 
