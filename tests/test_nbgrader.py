@@ -11,6 +11,7 @@ covered without editing this file) goes through ``quantlab.classroom``:
   (variant k replaces each exercise's answer cell by its k-th correct, or k-th wrong, alternative):
   a correct one must get full marks, a wrong one 0 on its exercise's check cell;
 - every graded exercise has at least one correct and one wrong alternative;
+- an emptied check cell is restored from the gradebook, and a deleted one scores 0;
 - the teacher guide's commands are run as printed, in a temporary directory.
 
 All submissions of all notebooks are graded in two nbgrader runs side by side (two course
@@ -163,8 +164,12 @@ def _variants(nb: Path, kind: str) -> list[dict[str, str]]:
     return [{c: v[k] for c, v in by_cell.items() if k < len(v)} for k in range(count)]
 
 
-def _write_submission(source: Path, target: Path, replace: dict[str, str]) -> None:
+def _write_submission(
+    source: Path, target: Path, replace: dict[str, str], drop: frozenset[str] = frozenset()
+) -> None:
+    """Copy a notebook with the cells ``replace`` names replaced and those of ``drop`` deleted."""
     notebook = json.loads(source.read_text(encoding="utf-8"))
+    notebook["cells"] = [c for c in notebook["cells"] if _grade_id(c) not in drop]
     for cell in notebook["cells"]:
         if _grade_id(cell) in replace:
             cell["source"] = replace[_grade_id(cell)]
@@ -196,18 +201,24 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
             where[nb.stem] = course
             full = exercises(nb)
             release = course / "release" / nb.stem / nb.name
-            submissions = {"source": (nb, {}), "student": (release, {})}
+            # The student edition hands in without its last check cell (a deleted check earns
+            # nothing), and wrong1 with every check cell emptied (nbgrader restores them).
+            last = frozenset([max(full, key=lambda g: int(re.sub(r"\D", "", g)))])
+            submissions = {"source": (nb, {}, frozenset()), "student": (release, {}, last)}
             for kind in ("correct", "wrong"):
                 for k, replace in enumerate(_variants(nb, kind), 1):
-                    submissions[f"{kind}{k}"] = (nb, replace)
-            for student, (origin, replace) in submissions.items():
-                _write_submission(origin, handed_in / student / nb.name, replace)
+                    if (kind, k) == ("wrong", 1):
+                        replace = {**replace, **dict.fromkeys(full, "pass")}
+                    submissions[f"{kind}{k}"] = (nb, replace, frozenset())
+            for student, (origin, replace, drop) in submissions.items():
+                _write_submission(origin, handed_in / student / nb.name, replace, drop)
                 scores = dict(full)
                 if student == "student":
                     scores = dict.fromkeys(full, 0.0)
                 elif student.startswith("wrong"):
                     for cell in replace:
-                        scores[cell.replace("-answer", "-check")] = 0.0
+                        if cell.endswith("-answer"):
+                            scores[cell.replace("-answer", "-check")] = 0.0
                 expected[(student, nb.stem)] = scores
         classroom.collect(course, handed_in)
     with ThreadPoolExecutor(len(courses)) as pool:
