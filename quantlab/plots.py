@@ -70,6 +70,17 @@ def _level_segments(levels: NDArray, height: float) -> list[NDArray]:
     return [np.array([[v, 0.0], [v, height]]) for v in np.ravel(levels)]
 
 
+def level_style(n_levels: int) -> dict[str, float]:
+    """Line width and opacity of ``n_levels`` level lines over a histogram.
+
+    Up to 32 levels (5 bits) each line is clearly drawn; beyond, the lines get thinner and
+    fainter in proportion, so that the 128-256 levels of 7-8 bits shade the histogram instead
+    of hiding it.
+    """
+    crowd = max(1.0, n_levels / 32)
+    return {"linewidths": 0.8 / crowd**0.5, "alpha": 0.7 / crowd**0.5}
+
+
 def plot_histogram(
     x: ArrayLike,
     levels: ArrayLike | None = None,
@@ -104,12 +115,9 @@ def plot_histogram(
     counts, _, _ = ax.hist(xa, bins=bins, color="0.75", label="x")
     top = float(np.max(counts)) if counts.size else 1.0
     if levels is not None:
+        lv = np.asarray(levels, float)
         lc = LineCollection(
-            _level_segments(np.asarray(levels, float), top),
-            colors="tab:blue",
-            linewidths=0.8,
-            alpha=0.7,
-            label="levels",
+            _level_segments(lv, top), colors="tab:blue", label="levels", **level_style(lv.size)
         )
         ax.add_collection(lc)
     if clip_range is not None:
@@ -350,7 +358,8 @@ def plot_landscape(
         Shape ``(len(scales), len(mins))``, e.g. from :func:`error_landscape`; drawn on a log
         scale.
     optimum : tuple of float, optional
-        ``(scale, min)`` of the least-squares optimum (label ``"optimum"``).
+        ``(scale, min)`` of the best candidate (label ``"best candidate"``): the lowest
+        error among the refitted candidates, not necessarily the global optimum.
     candidates : tuple of array_like, optional
         ``(scales, mins)`` of the search candidates after refit (label ``"candidates"``).
     ax : Axes, optional
@@ -372,8 +381,8 @@ def plot_landscape(
         ax.plot(cs, cm, "o", color="white", markeredgecolor="k", markersize=4, label="candidates",
                 zorder=3)  # fmt: skip
     if optimum is not None:
-        ax.plot([optimum[0]], [optimum[1]], "*", color="tab:red", markersize=14, label="optimum",
-                zorder=3)  # fmt: skip
+        ax.plot([optimum[0]], [optimum[1]], "*", color="tab:red", markersize=14,
+                label="best candidate", zorder=3)  # fmt: skip
     ax.set_title("log10 error", fontsize="small")
     marked = optimum is not None or candidates is not None
     _finish(ax, "scale", "min", "upper right" if marked else None)

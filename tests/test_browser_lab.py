@@ -226,7 +226,7 @@ def move_slider_and_check(page, explorer, name: str) -> None:
     before = readout.text_content()
     assert expect_mse4 in before and expect_sqnr4 in before, before
     image_before = image.evaluate(IMAGE_HASH)
-    assert (image_before["width"], image_before["height"]) == (720, 272), image_before
+    assert (image_before["width"], image_before["height"]) == (720, 290), image_before
     explorer.screenshot(path=str(ARTIFACTS / f"{name}-before.png"))
 
     handle = explorer.locator(".noUi-handle").first  # the first control: bits
@@ -302,6 +302,10 @@ def test_playground_in_voila(sandbox: dict[str, Path]) -> None:
             assert code.count() == 0, "Voilà shows the code"
             assert "QuantExplorer(layer" not in page.locator("body").text_content()
             assert page.locator(".quantlab-explorer").count() == 4
+            # The app shows what an app user needs: no JupyterLab instructions, no section 5.
+            assert not page.get_by_text("Run All Cells").first.is_visible()
+            assert not page.get_by_text("The same plots, without widgets").first.is_visible()
+            assert page.get_by_text("The search and its landscape").first.is_visible()
             move_slider_and_check(page, explorer, "voila")
             unexpected = [u for u in outside if not u.startswith(VOILA_TEMPLATE_CDN)]
             assert not unexpected, f"requests left the local server: {unexpected}"

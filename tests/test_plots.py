@@ -215,7 +215,7 @@ def test_landscape_marks_the_least_squares_optimum():
     ax = plots.plot_landscape(
         view.scales, view.mins, view.errors, optimum=(scale, minimum), candidates=view.candidates
     )
-    star = labelled(ax, "optimum")
+    star = labelled(ax, "best candidate")
     assert star.get_xdata()[0] == pytest.approx(scale) and star.get_ydata()[0] == pytest.approx(
         minimum
     )

@@ -200,7 +200,7 @@ def test_explore_rejects_bad_data():
 def test_quant_explorer_follows_its_controls():
     ex = widgets.QuantExplorer(LAYER, n_bits=4, scheme="signed_max")
     first_png = ex.image.value
-    assert png_pixels(first_png).shape == (272, 720, 3)
+    assert png_pixels(first_png).shape == (290, 720, 3)
     for n_bits, offset, scheme in [(5, 0.0, "signed_max"), (3, -0.2, "asymmetric"),
                                    (6, 0.25, "use_min"), (2, 0.1, "symmetric")]:  # fmt: skip
         ex.controls["n_bits"].value = n_bits
@@ -249,15 +249,70 @@ def test_quant_explorer_weights_box():
     )
 
 
-def test_quant_explorer_shows_an_unsupported_combination_as_an_error():
-    ex = widgets.QuantExplorer(X, scheme="symmetric")
-    before = ex.state
+def test_explorers_offer_only_the_methods_a_scheme_supports():
+    """Every scheme x method an explorer offers computes; the others are not offered."""
+    for scheme in widgets.SCHEMES:
+        offered = widgets.methods_for(scheme)
+        for method in widgets.EXPLORER_METHODS:
+            if method in offered:
+                assert widgets.explore(X, 3, scheme=scheme, method=method).method == method
+            else:
+                with pytest.raises(ValueError, match="needs"):
+                    widgets.explore(X, 3, scheme=scheme, method=method)
+    ex = widgets.QuantExplorer(X, scheme="use_min", method="search")
+    assert ex.controls["method"].options == widgets.methods_for("use_min")
+    png = ex.image.value
+    ex.controls["scheme"].value = "symmetric"  # search is not offered there: round instead
+    assert ex.controls["method"].options == ("round", "refit")
+    assert ex.controls["method"].value == "round"
+    assert ex.error is None and ex.state.scheme == "symmetric" and ex.state.method == "round"
+    assert "not available" in ex.readout.value
+    assert not np.array_equal(png_pixels(png), png_pixels(ex.image.value))  # no stale plot
+    bits = widgets.BitsExplorer(PARAMS, method="optimum", scheme="signed_max")
+    bits.controls["scheme"].value = "asymmetric"
+    assert bits.error is None and bits.controls["method"].value == "round"
+    assert widgets.WeightsExplorer(X, use_min=True).controls["method"].options == (
+        "refit",
+        "search",
+        "refine",
+    )
+
+
+def test_quant_explorer_disables_the_offset_where_unused():
+    ex = widgets.QuantExplorer(X, scheme="signed_max")
+    assert not ex.controls["offset"].disabled
     ex.controls["method"].value = "search"
-    assert ex.error is not None and "min convention" in ex.error
-    assert "min convention" in ex.readout.value and "color:#b00" in ex.readout.value
-    assert ex.state is before
-    ex.controls["scheme"].value = "use_min"
-    assert ex.error is None and ex.state.method == "search"
+    assert ex.controls["offset"].disabled
+    assert "range offset not used" in ex.readout.value
+    ex.controls["method"].value = "refit"
+    assert not ex.controls["offset"].disabled
+    assert "not used" not in ex.readout.value
+
+
+def test_an_explorer_error_hides_the_plot_of_the_old_setting(monkeypatch):
+    ex = widgets.QuantExplorer(X, scheme="signed_max")
+    assert ex.image.layout.visibility == "visible"
+
+    def fail(**values):
+        raise ValueError("x: something is wrong with this setting")
+
+    monkeypatch.setattr(ex, "compute", fail)
+    ex.controls["n_bits"].value = 3
+    assert ex.error is not None and "color:#b00" in ex.readout.value
+    assert ex.image.layout.visibility == "hidden"
+    monkeypatch.undo()
+    ex.controls["n_bits"].value = 5
+    assert ex.error is None and ex.image.layout.visibility == "visible"
+
+
+def test_many_levels_are_drawn_thinner():
+    ex = widgets.QuantExplorer(LAYER, scheme="signed_max", n_bits=4)
+    levels = find_artist(ex.axes[0], "levels")
+    wide = levels.get_linewidth()[0]
+    ex.controls["n_bits"].value = 8
+    assert len(levels.get_segments()) == 256
+    assert levels.get_linewidth()[0] < wide / 2
+    assert levels.get_alpha() < 0.3
 
 
 def test_quant_explorer_default_data_and_any_array():
@@ -311,7 +366,7 @@ def test_search_explorer_lines_and_readout():
         plain = html.unescape(re.sub(r"<[^>]+>", "", ex.readout.value))
         assert f"after refit {errors[best]:.4g}" in plain
         assert f"best offset {offsets[best]:+.4g}" in plain
-        star = find_artist(ex.axes[1], "optimum")
+        star = find_artist(ex.axes[1], "best candidate")
         assert star.get_ydata()[0] == pytest.approx(float(ex.state.result.min))
         assert ex.state.errors.shape == (32, 32)
 

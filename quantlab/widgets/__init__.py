@@ -4,8 +4,10 @@ The explorers live in :mod:`quantlab.widgets.explorers`; this package keeps the 
 ``quantlab.widgets`` of the single-module version.
 """
 
+from .app import HIDE_TAG, app_view, in_voila
 from .explorers import (
     EXPLORER_METHODS,
+    OFFSET_METHODS,
     SCHEMES,
     BitsExplorer,
     BitsSweep,
@@ -19,11 +21,14 @@ from .explorers import (
     example_weights,
     explore,
     find_artist,
+    methods_for,
     search_view,
 )
 
 __all__ = [
     "EXPLORER_METHODS",
+    "HIDE_TAG",
+    "OFFSET_METHODS",
     "SCHEMES",
     "BitsExplorer",
     "BitsSweep",
@@ -33,9 +38,12 @@ __all__ = [
     "SearchView",
     "WeightComparison",
     "WeightsExplorer",
+    "app_view",
     "compare_weights",
     "example_weights",
     "explore",
     "find_artist",
+    "in_voila",
+    "methods_for",
     "search_view",
 ]

@@ -46,6 +46,7 @@ from ..uniform import asymmetric_quantization, symmetric_quantization
 
 __all__ = [
     "EXPLORER_METHODS",
+    "OFFSET_METHODS",
     "SCHEMES",
     "BitsExplorer",
     "BitsSweep",
@@ -58,6 +59,7 @@ __all__ = [
     "compare_weights",
     "example_weights",
     "explore",
+    "methods_for",
     "search_view",
 ]
 
@@ -68,6 +70,31 @@ SCHEMES = ("symmetric", "asymmetric", "signed_max", "use_min")
 EXPLORER_METHODS = ("round", "refit", "search", "refine", "optimum")
 
 _ZERO_POINT_METHODS = ("round", "refit")
+#: The methods whose range the "range offset" control sets (the others choose their own range).
+OFFSET_METHODS = ("round", "refit")
+
+
+def methods_for(scheme: str) -> tuple[str, ...]:
+    """The methods :func:`explore` implements for ``scheme`` (what an explorer offers).
+
+    The zero-point schemes (SPEC items 1-2) round with their range, optionally refitting ``S``;
+    the search, refinement and optimum of items 5-7 belong to the min convention (item 4), and
+    the exact optimum to its symmetric form (``"signed_max"``).
+
+    Examples
+    --------
+    >>> methods_for("asymmetric")
+    ('round', 'refit')
+    >>> methods_for("signed_max")
+    ('round', 'refit', 'search', 'refine', 'optimum')
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    if scheme in ("symmetric", "asymmetric"):
+        return _ZERO_POINT_METHODS
+    if scheme == "use_min":
+        return tuple(m for m in EXPLORER_METHODS if m != "optimum")
+    return EXPLORER_METHODS
 
 
 # ------------------------------------------------------------------------------------------------
@@ -326,16 +353,16 @@ def explore(
     if off <= -1:
         raise ValueError(f"offset must be greater than -1, got {off}")
     wa = None if w is None else as_weights(w, np.shape(x)).ravel()
+    if method not in methods_for(scheme):
+        needs = "the min convention (scheme 'signed_max' or 'use_min')"
+        if scheme not in ("symmetric", "asymmetric"):
+            needs = "scheme 'signed_max'"
+        raise ValueError(
+            f"method {method!r} needs {needs}; scheme {scheme!r} supports {methods_for(scheme)}"
+        )
     if scheme in ("symmetric", "asymmetric"):
-        if method not in _ZERO_POINT_METHODS:
-            raise ValueError(
-                f"method {method!r} needs the min convention (scheme 'signed_max' or "
-                f"'use_min'); scheme {scheme!r} supports {_ZERO_POINT_METHODS}"
-            )
         parts = _zero_point(xa, n, scheme == "symmetric", off, method, wa)
     else:
-        if method == "optimum" and scheme != "signed_max":
-            raise ValueError("method 'optimum' is implemented for scheme 'signed_max' only")
         parts = _min_convention(xa, n, scheme == "use_min", off, method, wa)
     x_hat = np.asarray(parts["x_hat"], float)
     levels = np.asarray(parts["levels"], float)
@@ -597,8 +624,10 @@ class _Explorer(widgets.VBox):
     :meth:`draw` (first drawing) and :meth:`redraw` (in-place update).
     """
 
-    figsize: tuple[float, float] = (9.0, 3.4)
-    dpi: int = 80
+    # 720 px wide at 100 dpi: text is drawn at 100/72 px per point, so titles, ticks and
+    # legends stay readable when the image is shown at the width of a docs page.
+    figsize: tuple[float, float] = (7.2, 2.9)
+    dpi: int = 100
     ncols: int = 2
     margins: Mapping[str, float] = {"left": 0.09, "right": 0.97, "bottom": 0.16, "top": 0.92}
 
@@ -643,6 +672,43 @@ class _Explorer(widgets.VBox):
         self._background = None
         self.draw(state)
 
+    def constrain(self, values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """Adapt the controls to each other before computing (default: nothing to adapt).
+
+        Returns the values to compute with and an optional note for the readout (e.g. that a
+        method the new scheme does not offer was replaced). Subclasses change other controls
+        with :meth:`_set_quietly`, so that no second update starts.
+        """
+        return values, None
+
+    def _set_quietly(self, name: str, **traits: Any) -> None:
+        """Set traits of control ``name`` (options, value, disabled) without an update."""
+        ctl = self.controls[name]
+        inter = getattr(self, "interactive", None)  # None during the first, building update
+        if inter is not None:
+            ctl.unobserve(inter.update, names="value")
+        try:
+            for trait, value in traits.items():
+                setattr(ctl, trait, value)
+        finally:
+            if inter is not None:
+                ctl.observe(inter.update, names="value")
+
+    def _offer_methods(
+        self, values: dict[str, Any], allowed: tuple[str, ...]
+    ) -> tuple[dict[str, Any], str | None]:
+        """Offer only ``allowed`` in the method dropdown; replace a method it does not hold."""
+        note = None
+        method = values["method"]
+        if method not in allowed:
+            note = f"method {method!r} is not available here; showing {allowed[0]!r}"
+            method = allowed[0]
+        if tuple(self.controls["method"].options) != allowed:
+            self._set_quietly("method", options=allowed, value=method)
+        elif self.controls["method"].value != method:
+            self._set_quietly("method", value=method)
+        return {**values, "method": method}, note
+
     def animated(self) -> list[Artist]:
         """The artists :meth:`redraw` changes in place (default none: every render is full).
 
@@ -653,20 +719,23 @@ class _Explorer(widgets.VBox):
 
     # -- machinery ----------------------------------------------------------------------------
     def _update(self, **values: Any) -> Any:
+        values, note = self.constrain(dict(values))
         try:
             state = self.compute(**values)
-        except ValueError as exc:  # e.g. a method the scheme does not support
+        except ValueError as exc:  # bad data: say so, and show no plot of an older setting
             self.error = str(exc)
             self.readout.value = _error_html(self.error)
+            self.image.layout.visibility = "hidden"
             return None
         self.error = None
+        self.image.layout.visibility = "visible"
         if self._drawn:
             self.redraw(state)
         else:
             self.draw(state)
             self._drawn = True
         self.state = state
-        self.readout.value = state.readout()
+        self.readout.value = state.readout() + (f"<br><i>{html.escape(note)}</i>" if note else "")
         self.image.value = self.render()
         return state
 
@@ -778,11 +847,25 @@ class QuantExplorer(_Explorer):
             ),
             "scheme": widgets.Dropdown(options=SCHEMES, value=scheme, description="scheme"),
             "method": widgets.Dropdown(
-                options=EXPLORER_METHODS, value=method, description="method"
+                options=methods_for(scheme), value=method, description="method"
             ),
             "weights": widgets.Checkbox(value=weights, description="importance weights"),
         }
         super().__init__(controls)
+
+    def constrain(self, values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """Offer the scheme's methods only; the range offset only where a method uses it."""
+        values, note = self._offer_methods(values, methods_for(values["scheme"]))
+        unused = values["method"] not in OFFSET_METHODS
+        self._set_quietly(
+            "offset",
+            disabled=unused,
+            tooltip=f"not used by {values['method']}: it chooses its own range" if unused else "",
+        )
+        if unused:
+            hint = f"range offset not used: {values['method']} chooses its own range"
+            note = hint if note is None else f"{note}; {hint}"
+        return values, note
 
     def compute(
         self, n_bits: int, offset: float, scheme: str, method: str, weights: bool
@@ -853,9 +936,16 @@ class QuantExplorer(_Explorer):
         find_artist(right, "values").set_ydata(state.x_hat[order])
         right.set_ylim(min(frame[0], float(t[0])), max(frame[1], float(t[-1])))
         right.set_xlim(float(t[0]), float(t[-1]))
+        lines = plots.level_style(len(state.levels))
+        style = {"linewidth": lines["linewidths"], "alpha": lines["alpha"]}
+        find_artist(left, "levels").set(**style)
+        legend = left.get_legend()
+        for handle, text in zip(legend.legend_handles, legend.texts, strict=True):
+            if text.get_text() == "levels":  # the legend's copy of the lines, as a redraw has it
+                handle.set(**style)
         title = f"{state.scheme}, {state.method}, {state.n_bits} bits"
-        left.set_title(title, fontsize="small")
-        right.set_title(f"SQNR {state.sqnr_db:.2f} dB", fontsize="small")
+        left.set_title(title, fontsize="medium")
+        right.set_title(f"SQNR {state.sqnr_db:.2f} dB", fontsize="medium")
 
 
 def _log_axis(ax: Axes) -> None:
@@ -929,7 +1019,7 @@ class SearchExplorer(_Explorer):
             right.plot(state.scales, state.errors, "-", color="0.3", label="error of d")
             right.plot(*state.candidates, "o", markersize=4, label="candidates")
             right.plot([state.optimum[0]], [state.optimum[1]], "*", color="tab:red",
-                       markersize=12, label="optimum")  # fmt: skip
+                       markersize=12, label="best candidate")  # fmt: skip
             _log_axis(right)
             plots._finish(right, "d", "error (MSE)")
         self._two_d = state.mins is not None
@@ -954,7 +1044,7 @@ class SearchExplorer(_Explorer):
         left.relim()
         left.autoscale_view()
         find_artist(right, "candidates").set_data(*state.candidates)
-        find_artist(right, "optimum").set_data([state.optimum[0]], [state.optimum[1]])
+        find_artist(right, "best candidate").set_data([state.optimum[0]], [state.optimum[1]])
         if state.mins is None:
             find_artist(right, "error of d").set_data(state.scales, state.errors)
             right.relim()
@@ -1033,11 +1123,15 @@ class BitsExplorer(_Explorer):
         controls = {
             "scheme": widgets.Dropdown(options=SCHEMES, value=scheme, description="scheme"),
             "method": widgets.Dropdown(
-                options=EXPLORER_METHODS, value=method, description="method"
+                options=methods_for(scheme), value=method, description="method"
             ),
             "weights": widgets.Checkbox(value=False, description="importance weights"),
         }
         super().__init__(controls)
+
+    def constrain(self, values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """Offer the scheme's methods only."""
+        return self._offer_methods(values, methods_for(values["scheme"]))
 
     def compute(self, scheme: str, method: str, weights: bool) -> BitsSweep:
         """:func:`quantlab.plots.bits_sweep` over 2-8 bits with these control values."""
@@ -1101,10 +1195,14 @@ class WeightsExplorer(_Explorer):
             "n_bits": widgets.IntSlider(n_bits, min=2, max=8, description="bits"),
             "strength": widgets.FloatSlider(1.0, min=0.0, max=2.0, step=0.1, description="w**γ"),
             "method": widgets.Dropdown(
-                options=EXPLORER_METHODS[1:], value="refit", description="method"
+                options=self._methods(), value="refit", description="method"
             ),
         }
         super().__init__(controls)
+
+    def _methods(self) -> tuple[str, ...]:
+        """The fits that use weights: every method but round-to-nearest."""
+        return methods_for("use_min" if self.use_min else "signed_max")[1:]
 
     def compute(self, n_bits: int, strength: float, method: str) -> WeightComparison:
         """:func:`compare_weights` of the explorer's data with these control values."""
