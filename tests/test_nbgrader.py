@@ -359,3 +359,23 @@ def test_teacher_guide_commands_work_verbatim(tmp_path: Path) -> None:
             if r["assignment"] == nb.stem
         }
     assert totals == {"alice": sum(points.values()), "bob": 0.0}
+
+
+# -- The wrapper's own checks (no nbgrader run) -------------------------------------------------
+
+
+def test_wrapper_rejects_what_nbgrader_would_silently_ignore(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="notebooks"):
+        classroom.build(tmp_path / "course", tmp_path / "missing")
+    names = classroom.build(tmp_path / "course", GRADED[:1])
+    assert names == [GRADED[0].stem]
+    assert (tmp_path / "course" / "source" / names[0] / GRADED[0].name).is_file()
+    assert "gradebook.db" in (tmp_path / "course" / "nbgrader_config.py").read_text()
+    (tmp_path / "handed-in" / "alice").mkdir(parents=True)
+    (tmp_path / "handed-in" / "alice" / "renamed.ipynb").write_text("{}")
+    with pytest.raises(ValueError, match=r"handed_in: .*renamed\.ipynb"):
+        classroom.collect(tmp_path / "course", tmp_path / "handed-in")
+    with pytest.raises(ValueError, match="assignments"):
+        classroom.autograde(tmp_path / "course", ["no-such-notebook"])
+    playground = [nb.stem for nb in classroom.course_notebooks(ROOT / "notebooks")]
+    assert not set(playground) & set(classroom.PLAYGROUND), "the playground is no assignment"
