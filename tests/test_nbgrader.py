@@ -201,18 +201,20 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
             where[nb.stem] = course
             full = exercises(nb)
             release = course / "release" / nb.stem / nb.name
-            # The student edition hands in without its last check cell (a deleted check earns
-            # nothing), and wrong1 with every check cell emptied (nbgrader restores them).
+            # correct1 hands in without its last check cell (a deleted check earns nothing),
+            # wrong1 with every check cell emptied (nbgrader restores them from the gradebook).
             last = frozenset([max(full, key=lambda g: int(re.sub(r"\D", "", g)))])
-            submissions = {"source": (nb, {}, frozenset()), "student": (release, {}, last)}
+            submissions = {"source": (nb, {}, frozenset()), "student": (release, {}, frozenset())}
             for kind in ("correct", "wrong"):
                 for k, replace in enumerate(_variants(nb, kind), 1):
+                    drop = last if (kind, k) == ("correct", 1) else frozenset()
                     if (kind, k) == ("wrong", 1):
                         replace = {**replace, **dict.fromkeys(full, "pass")}
-                    submissions[f"{kind}{k}"] = (nb, replace, frozenset())
+                    submissions[f"{kind}{k}"] = (nb, replace, drop)
             for student, (origin, replace, drop) in submissions.items():
                 _write_submission(origin, handed_in / student / nb.name, replace, drop)
                 scores = dict(full)
+                scores.update(dict.fromkeys(drop, 0.0))
                 if student == "student":
                     scores = dict.fromkeys(full, 0.0)
                 elif student.startswith("wrong"):
