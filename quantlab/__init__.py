@@ -2,11 +2,13 @@
 
 The fixed public API (SPEC): :func:`asymmetric_quantization`, :func:`asymmetric_dequantization`,
 :func:`symmetric_quantization`, :func:`symmetric_dequantization`, :class:`Quantizer`,
-:func:`lstsq_scale`, :func:`lstsq_scale_min`, :func:`mse`, :func:`sqnr_db`.
+:func:`lstsq_scale`, :func:`lstsq_scale_min`, :func:`mse`, :func:`sqnr_db`; ONNX's
+QuantizeLinear/DequantizeLinear as :func:`quantize_linear` and :func:`dequantize_linear`.
 """
 
 from .data import PARAMS, X_EXAMPLE
 from .grouping import Grouping
+from .linear import QUANT_TYPES, dequantize_linear, quantize_linear
 from .lstsq import lstsq_scale, lstsq_scale_min
 from .metrics import max_error, mse, sqnr_db, uniform_noise_mse, uniform_sqnr_db
 from .quantizer import METHODS, Quantizer, QuantResult
@@ -25,6 +27,7 @@ __all__ = [
     "DEFAULT_RELATIVE_OFFSETS",
     "METHODS",
     "PARAMS",
+    "QUANT_TYPES",
     "REFERENCE_OFFSETS",
     "X_EXAMPLE",
     "Grouping",
@@ -33,10 +36,12 @@ __all__ = [
     "Table",
     "asymmetric_dequantization",
     "asymmetric_quantization",
+    "dequantize_linear",
     "lstsq_scale",
     "lstsq_scale_min",
     "max_error",
     "mse",
+    "quantize_linear",
     "sqnr_db",
     "symmetric_dequantization",
     "symmetric_quantization",

@@ -1,4 +1,9 @@
-"""Input validation shared by every public function (one place, reused everywhere)."""
+"""Input validation shared by every public function (one place, reused everywhere).
+
+Masked arrays (``numpy.ma``) are refused everywhere, with a TypeError naming the argument: a
+quantizer that silently used the masked values, or silently dropped them and changed the shape,
+would both surprise. Pass ``x.compressed()`` (the unmasked values) or ``x.filled(value)``.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +23,15 @@ MAX_ABS = 1e75
 
 
 def _asarray(x: ArrayLike, name: str) -> np.ndarray:
+    if np.ma.isMaskedArray(x):
+        raise TypeError(
+            f"{name} is a masked array; quantlab does not honour masks: pass {name}.compressed() "
+            f"(the unmasked values) or {name}.filled(value)"
+        )
     try:
         return np.asarray(x)
     except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name} must be an array of numbers: {exc}") from exc
+        raise ValueError(f"{name} must be an array of numbers (not ragged): {exc}") from exc
 
 
 def as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
@@ -51,6 +61,31 @@ def as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
     return arr
 
 
+def as_real_array(x: ArrayLike, name: str = "x") -> NDArray[np.floating]:
+    """Return ``x`` as a new finite, non-empty float array, keeping float16/float32 precision.
+
+    Integers, booleans and lists become float64; a float16/float32/float64 array keeps its dtype
+    (for computations that must follow the input's precision, as ONNX does).
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not real numbers or is a masked array.
+    ValueError
+        If ``x`` is ragged, empty or contains NaN or infinity.
+    """
+    arr = _asarray(x, name)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    keep = arr.dtype.kind == "f" and arr.dtype.itemsize <= 8
+    arr = np.array(arr, dtype=arr.dtype if keep else np.float64, copy=True)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
 def as_codes(q: ArrayLike, name: str = "q") -> NDArray[np.int64]:
     """Return integer codes as a new int64 array (integral floats are accepted).
 
@@ -63,6 +98,8 @@ def as_codes(q: ArrayLike, name: str = "q") -> NDArray[np.int64]:
     """
     arr = _asarray(q, name)
     if arr.dtype.kind in "iub":
+        if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{name} holds codes beyond 2**63 - 1 (int64); got {arr.max()}")
         out = arr.astype(np.int64, copy=True)
     else:
         flt = as_float_array(arr, name)
@@ -74,6 +111,36 @@ def as_codes(q: ArrayLike, name: str = "q") -> NDArray[np.int64]:
     if out.size == 0:
         raise ValueError(f"{name} is empty")
     return out
+
+
+def check_code_range(codes: NDArray, lo: int, hi: int, name: str, what: str) -> None:
+    """Raise ValueError naming ``name`` unless every code is in ``[lo, hi]`` (``what`` says why)."""
+    bad = (codes < lo) | (codes > hi)
+    if np.any(bad):
+        raise ValueError(
+            f"{name} holds a code outside [{lo}, {hi}] ({what}): {codes[bad].ravel()[0]}; "
+            "pass the n_bits the codes were made with"
+        )
+
+
+def check_axis(axis: object, ndim: int, name: str = "axis") -> int | tuple[int, ...] | None:
+    """Return ``axis`` (None, an int or a tuple of ints) after checking it against ``ndim``.
+
+    Raises a TypeError naming ``name`` for a float, a string or a bool, and a ValueError for an
+    axis out of range or repeated.
+    """
+    if axis is None:
+        return None
+    items = axis if isinstance(axis, tuple) else (axis,)
+    for a in items:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"{name} must be None, an integer or a tuple of integers, got {axis!r}")
+        if not -ndim <= int(a) < ndim:
+            raise ValueError(f"{name} {int(a)} is out of range for a {ndim}-D array")
+    norm = tuple(int(a) % ndim for a in items)
+    if len(set(norm)) != len(norm):
+        raise ValueError(f"{name} repeats an axis: {axis!r}")
+    return norm if isinstance(axis, tuple) else norm[0]
 
 
 def as_weights(w: ArrayLike | None, shape: tuple[int, ...], name: str = "w") -> NDArray[np.float64]:

@@ -126,8 +126,19 @@ class Grouping:
         arr = np.asarray(p)
         expected = self.param_shape(shape)
         if arr.shape not in {(), expected}:
+            hint = ""
+            if expected == () and arr.ndim == 1:
+                axes = [k for k, n in enumerate(shape) if n == arr.shape[0]]
+                if axes:
+                    column = tuple(n if k == axes[0] else 1 for k, n in enumerate(shape))
+                    hint = (
+                        f"; channel_axis is missing (per-channel parameters: pass "
+                        f"channel_axis={axes[0]}, or give {name} the dimensions of the values, "
+                        f"e.g. shape {column})"
+                    )
             raise ValueError(
-                f"{name} must be a scalar or have the parameter shape {expected}, got {arr.shape}"
+                f"{name} must be a scalar or have the parameter shape {expected}, got "
+                f"{arr.shape}{hint}"
             )
         n_groups = int(np.prod(expected, dtype=np.int64))
         return np.broadcast_to(arr, expected).reshape(n_groups, 1)

@@ -202,10 +202,12 @@ PARAM_CASES = {
         "shape",
     ),
     "asym zero-point beyond int64": (
-        lambda: ql.asymmetric_quantization([1e6, np.nextafter(1e6, 2e6)], n_bits=16),
+        lambda: ql.asymmetric_quantization(
+            [1e6, np.nextafter(1e6, 2e6)], n_bits=16, include_zero=False
+        ),
         ValueError,
-        "Z",
-        "int64",
+        "zero-point Z",
+        "2\\*\\*40",
     ),
     "sym alpha 0": (lambda: ql.symmetric_quantization(X, 0.0), ValueError, "alpha", "positive"),
     "sym alpha < 0": (lambda: ql.symmetric_quantization(X, -1.0), ValueError, "alpha", "positive"),
@@ -385,10 +387,10 @@ def test_constant_block_uniform(c):
     for n in (2, 8):
         q, S = ql.symmetric_quantization(x, n_bits=n)
         np.testing.assert_allclose(ql.symmetric_dequantization(q, S), x, rtol=1e-15)
-        # Full range: S = |c| / (2**(n-1) - 1/2), so c sits half a step beyond the end code.
+        # Full range keeps S = |c| / (2**(n-1) - 1): c lands on the end code, exactly.
         q, S = ql.symmetric_quantization(x, n_bits=n, full_range=True)
-        np.testing.assert_allclose(S, abs(c) / (2 ** (n - 1) - 0.5), rtol=1e-15)
-        np.testing.assert_allclose(np.abs(ql.symmetric_dequantization(q, S) - x), S / 2, rtol=1e-12)
+        np.testing.assert_allclose(S, abs(c) / (2 ** (n - 1) - 1), rtol=1e-15)
+        np.testing.assert_allclose(ql.symmetric_dequantization(q, S), x, rtol=1e-15)
 
 
 @pytest.mark.filterwarnings("error")

@@ -72,7 +72,7 @@ def test_model_formulas():
 @pytest.mark.parametrize("n_bits", [3, 5, 8, 10])
 def test_measured_mse_is_delta_squared_over_12(n_bits):
     q, S, Z = ql.asymmetric_quantization(UNIFORM, n_bits=n_bits)
-    x_hat = ql.asymmetric_dequantization(q, S, Z)
+    x_hat = ql.asymmetric_dequantization(q, S, Z, n_bits=n_bits)
     delta = 2.0 / (2**n_bits - 1)  # the range [-1, 1] (up to sampling) over 2**n - 1 steps
     assert float(S) == pytest.approx(delta, rel=1e-4)
     measured = float(np.mean((UNIFORM - x_hat) ** 2))
@@ -86,7 +86,9 @@ def test_sqnr_grows_by_6_db_per_bit():
     measured = []
     for n in bits:
         q, S, Z = ql.asymmetric_quantization(UNIFORM, n_bits=int(n))
-        measured.append(float(ql.sqnr_db(UNIFORM, ql.asymmetric_dequantization(q, S, Z))))
+        measured.append(
+            float(ql.sqnr_db(UNIFORM, ql.asymmetric_dequantization(q, S, Z, n_bits=int(n))))
+        )
     slope, _ = np.polyfit(bits, measured, 1)
     assert slope == pytest.approx(20 * math.log10(2), abs=0.05)  # 6.02 dB per bit
     # Level with the model: signal a²/3 over noise Δ²/12 with Δ = 2a/(2**n - 1).

@@ -20,6 +20,44 @@ def test_example_data_is_the_spec_data():
 
 
 # -- item 1: asymmetric, integer zero-point ------------------------------------------------------
+def test_include_zero_widens_the_range():
+    x = [1.0, 2.0, 3.0, 4.0]
+    # Default: the range [min(1, 0), max(4, 0)] = [0, 4]; Z = 0 is a code and 0 is exact.
+    q, S, Z = ql.asymmetric_quantization(x)
+    assert float(S) == 4 / 255 and int(Z) == 0
+    assert q.tolist() == [round(v / (4 / 255)) for v in x]
+    # include_zero=False: the literal formula; Z = round(-1 / (3/255)) = -85 leaves [0, 255].
+    q, S, Z = ql.asymmetric_quantization(x, include_zero=False)
+    assert float(S) == 3 / 255 and int(Z) == -85
+    assert q.tolist() == [0, 85, 170, 255]
+    # 0 is not representable: code 0 dequantizes to 85 S = 1.0.
+    assert ql.asymmetric_dequantization([0], S, Z)[0] == pytest.approx(1.0)
+    # A range below 0 and an explicit range are widened the same way.
+    q, S, Z = ql.asymmetric_quantization([-4.0, -1.0], n_bits=4)
+    assert float(S) == 4 / 15 and int(Z) == 15 and q.tolist() == [0, 11]
+    q, S, Z = ql.asymmetric_quantization(x, alpha=4.0, beta=2.0, n_bits=4)
+    assert float(S) == 4 / 15 and int(Z) == 0
+    q, S, Z = ql.asymmetric_quantization(x, alpha=4.0, beta=2.0, n_bits=4, include_zero=False)
+    # 3 / (2/15) = 22.5 rounds half to even to 22, minus 15: code 7.
+    assert float(S) == 2 / 15 and int(Z) == -15 and q.tolist() == [0, 0, 7, 15]
+
+
+@pytest.mark.parametrize("n_bits", [1, 2, 4, 8, 16])
+def test_include_zero_z_is_always_a_code(n_bits):
+    rng = np.random.default_rng(n_bits)
+    for shift in (-50.0, -1.0, 0.0, 1.0, 50.0):
+        x = rng.normal(size=(4, 8)) + shift
+        q, S, Z = ql.asymmetric_quantization(x, n_bits=n_bits, channel_axis=0)
+        assert np.all((Z >= 0) & (Z <= 2**n_bits - 1))
+        x_hat = ql.asymmetric_dequantization(q, S, Z, n_bits=n_bits, channel_axis=0)
+        np.testing.assert_array_equal(
+            ql.asymmetric_dequantization(Z[:, None], S[:, None], Z[:, None], n_bits=n_bits), 0.0
+        )
+        hi, lo = np.maximum(x.max(axis=1), 0), np.minimum(x.min(axis=1), 0)
+        np.testing.assert_allclose(S, (hi - lo) / (2**n_bits - 1), rtol=1e-15)
+        assert np.all(np.abs(x_hat - x) <= S[:, None] / 2 * (1 + 1e-9))
+
+
 def test_asymmetric_params_8bit_by_hand():
     S = (2.34 - (-3.42)) / 255  # (alpha - beta) / (2**8 - 1)
     Z = round(3.42 / S)  # round(-beta / S) = round(151.40...) = 151
@@ -79,16 +117,43 @@ def test_symmetric_restricted_range_by_hand():
 
 
 def test_symmetric_full_range_by_hand():
-    # PyTorch's symmetric observer: S = max|x| / ((qmax - qmin) / 2) = 3.42 / 127.5.
-    S = 3.42 / ((127 - (-128)) / 2)
+    # SPEC item 2: full_range keeps S = alpha / (2**(n-1) - 1) and only widens the clip.
+    S = 3.42 / 127
     expected = [min(max(round(v / S), -128), 127) for v in PARAMS]
     q, S_got = ql.symmetric_quantization(PARAMS, n_bits=8, full_range=True)
     assert float(S_got) == pytest.approx(S, rel=1e-15)
     assert q.tolist() == expected
-    # -3.42/S = -127.5 lands on the extra code -128; -0.47/S = -17.52 -> -18.
-    assert (q[1], q[6]) == (-128, -18)
-    x_hat = ql.symmetric_dequantization(q, S_got)
-    assert np.max(np.abs(x_hat - PARAMS)) <= S / 2 + 1e-12
+    # With the default alpha = max|x| nothing reaches -128: the codes equal the restricted ones.
+    assert q.tolist() == ql.symmetric_quantization(PARAMS, n_bits=8)[0].tolist()
+    # Below -alpha the extra code is used: -3.5/S = -129.97 -> -128 (restricted: -127).
+    q2, _ = ql.symmetric_quantization([-3.5, 3.42], alpha=3.42, n_bits=8, full_range=True)
+    assert q2.tolist() == [-128, 127]
+
+
+SEED_004_CODES = [127, -128, 0, -5, -17, -4, -26, 73, -54, -60,
+                  37, 46, -128, 33, -22, -33, 67, -10, -31, -8]  # fmt: skip
+
+
+def test_seed_004_table_reproduces_exactly():
+    """Seed 004's printed table: alpha = max(x) (the classic mistake), restricted S, full clip."""
+    q, S = ql.symmetric_quantization(ql.PARAMS, alpha=ql.PARAMS.max(), n_bits=8, full_range=True)
+    assert q.tolist() == SEED_004_CODES
+    assert float(S) == 0.0184251968503937  # 2.34 / 127, printed by the seed
+    assert float(S) == 2.34 / 127
+    x_hat = ql.symmetric_dequantization(q, S)
+    assert float(ql.mse(ql.PARAMS, x_hat)) == 0.05656446493892984
+    # The same MSE from the formulas, in plain NumPy.
+    ref = np.clip(np.round(np.array(PARAMS) / (2.34 / 127)), -128, 127) * (2.34 / 127)
+    assert np.mean((np.array(PARAMS) - ref) ** 2) == pytest.approx(0.05656446493892984, rel=1e-15)
+
+
+def test_pytorch_full_range_scale_differs():
+    """PyTorch's S = alpha / 127.5 is a different convention, reachable through alpha."""
+    a = 3.42
+    q, S = ql.symmetric_quantization(PARAMS, alpha=a * 127 / 127.5, n_bits=8, full_range=True)
+    assert float(S) == pytest.approx(a / 127.5, rel=1e-15)
+    assert q.tolist() == [min(max(round(v / (a / 127.5)), -128), 127) for v in PARAMS]
+    assert q[1] == -128  # -3.42 / S = -127.5 -> -128 (half to even)
 
 
 def test_symmetric_alpha_max_mistake_clips_the_negative_extreme():
@@ -116,7 +181,7 @@ def test_symmetric_random_data_matches_formula(n_bits, full_range):
     x = rng.normal(size=50) * 3
     qmax = 2 ** (n_bits - 1) - 1
     qmin = -qmax - 1 if full_range else -qmax
-    S = np.max(np.abs(x)) / ((qmax - qmin) / 2)
+    S = np.max(np.abs(x)) / qmax  # the same S for both ranges (SPEC item 2)
     expected = np.clip(np.round(x / S), qmin, qmax)
     q, S_got = ql.symmetric_quantization(x, n_bits=n_bits, full_range=full_range)
     assert float(S_got) == pytest.approx(S, rel=1e-14)
@@ -146,8 +211,9 @@ def test_per_block_and_per_channel_equal_per_group_formula():
         assert Ss[r] == pytest.approx(s)
         for b in range(2):
             blk = x[r, 4 * b : 4 * b + 4]
-            S = (blk.max() - blk.min()) / 15
-            Z = np.round(-blk.min() / S)
+            hi, lo = max(blk.max(), 0.0), min(blk.min(), 0.0)  # include_zero
+            S = (hi - lo) / 15
+            Z = np.round(-lo / S)
             np.testing.assert_array_equal(
                 qa[r, 4 * b : 4 * b + 4], np.clip(np.round(blk / S) + Z, 0, 15)
             )
