@@ -8,7 +8,7 @@ covered without editing this file) goes through ``quantlab.classroom``:
 - autograding the source notebook gives full marks, autograding the untouched student edition
   gives 0 on every graded cell and no error outside the exercise cells;
 - every alternative answer in ``tests/exercises/<notebook>.toml`` is graded inside a submission
-  (variant k replaces each exercise's answer cell by its k-th correct, or k-th wrong, alternative):
+  (submission k replaces each exercise's answer cell by its k-th alternative, see ``_mixes``):
   a correct one must get full marks, a wrong one 0 on its exercise's check cell;
 - every graded exercise has at least one correct and one wrong alternative;
 - an emptied check cell is restored from the gradebook, and a deleted one scores 0;
@@ -154,12 +154,20 @@ def test_every_exercise_has_a_correct_and_a_wrong_alternative(nb: Path) -> None:
 # -- Graded by nbgrader ------------------------------------------------------------------------
 
 
-def _variants(nb: Path, kind: str) -> list[dict[str, str]]:
-    """Variant k: {answer cell: its k-th alternative of this kind} over all exercises."""
-    by_cell: dict[str, list[str]] = {}
-    for alt in alternatives(nb):
-        if alt["kind"] == kind:
-            by_cell.setdefault(alt["cell"], []).append(alt["code"].strip("\n"))
+def _mixes(nb: Path) -> list[dict[str, dict]]:
+    """Submission k: {answer cell: its k-th alternative} over all exercises.
+
+    Each exercise's alternatives are taken wrong ones first, then correct ones, so the first
+    submission has a wrong answer in every exercise and the last a correct one in the exercise
+    with the most alternatives. An exercise out of alternatives keeps the notebook's solution.
+    The exercises are independent, so one submission tests one alternative of each: this needs
+    as many submissions as the longest list of alternatives, not one per alternative.
+    """
+    by_cell: dict[str, list[dict]] = {}
+    for kind in ("wrong", "correct"):
+        for alt in alternatives(nb):
+            if alt["kind"] == kind:
+                by_cell.setdefault(alt["cell"], []).append(alt)
     count = max((len(v) for v in by_cell.values()), default=0)
     return [{c: v[k] for c, v in by_cell.items() if k < len(v)} for k in range(count)]
 
@@ -201,27 +209,30 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
             where[nb.stem] = course
             full = exercises(nb)
             release = course / "release" / nb.stem / nb.name
-            # correct1 hands in without its last check cell (a deleted check earns nothing),
-            # wrong1 with every check cell emptied (nbgrader restores them from the gradebook).
-            last = frozenset([max(full, key=lambda g: int(re.sub(r"\D", "", g)))])
+            # mix1 (a wrong answer in every exercise) hands in every check cell emptied: nbgrader
+            # restores them from the gradebook. The last mix hands in without the check cell of
+            # an exercise it answers correctly: a deleted check earns nothing.
+            mixes = _mixes(nb)
             submissions = {"source": (nb, {}, frozenset()), "student": (release, {}, frozenset())}
-            for kind in ("correct", "wrong"):
-                for k, replace in enumerate(_variants(nb, kind), 1):
-                    drop = last if (kind, k) == ("correct", 1) else frozenset()
-                    if (kind, k) == ("wrong", 1):
-                        replace = {**replace, **dict.fromkeys(full, "pass")}
-                    submissions[f"{kind}{k}"] = (nb, replace, drop)
+            expected[("source", nb.stem)] = dict(full)
+            expected[("student", nb.stem)] = dict.fromkeys(full, 0.0)
+            for k, mix in enumerate(mixes, 1):
+                replace = {cell: alt["code"].strip("\n") for cell, alt in mix.items()}
+                scores = dict(full)
+                for cell, alt in mix.items():
+                    if alt["kind"] == "wrong":
+                        scores[cell.replace("-answer", "-check")] = 0.0
+                drop = frozenset()
+                if k == 1:
+                    replace |= dict.fromkeys(full, "pass")
+                if k == len(mixes):
+                    right = [c for c, alt in mix.items() if alt["kind"] == "correct"]
+                    drop = frozenset(c.replace("-answer", "-check") for c in right[:1])
+                    scores |= dict.fromkeys(drop, 0.0)
+                submissions[f"mix{k}"] = (nb, replace, drop)
+                expected[(f"mix{k}", nb.stem)] = scores
             for student, (origin, replace, drop) in submissions.items():
                 _write_submission(origin, handed_in / student / nb.name, replace, drop)
-                scores = dict(full)
-                scores.update(dict.fromkeys(drop, 0.0))
-                if student == "student":
-                    scores = dict.fromkeys(full, 0.0)
-                elif student.startswith("wrong"):
-                    for cell in replace:
-                        if cell.endswith("-answer"):
-                            scores[cell.replace("-answer", "-check")] = 0.0
-                expected[(student, nb.stem)] = scores
         classroom.collect(course, handed_in)
     with ThreadPoolExecutor(len(courses)) as pool:
         list(pool.map(classroom.autograde, courses))
@@ -266,7 +277,7 @@ def test_student_edition_has_no_solution_and_no_hidden_test(graded: dict, nb: Pa
 
 @pytest.mark.parametrize("nb", GRADED, ids=lambda nb: nb.stem)
 def test_autograded_scores(graded: dict, nb: Path) -> None:
-    """Full marks for the source and every correct variant, 0 where a wrong answer went in."""
+    """Full marks for the source and every correct answer, 0 where a wrong answer went in."""
     cases = {k: v for k, v in graded["expected"].items() if k[1] == nb.stem}
     assert {"source", "student"} <= {student for student, _ in cases}
     for (student, stem), want in sorted(cases.items()):
