@@ -22,7 +22,12 @@ MAX_BITS = 16
 MAX_ABS = 1e75
 
 
-def _asarray(x: ArrayLike, name: str) -> np.ndarray:
+def as_array(x: ArrayLike, name: str) -> np.ndarray:
+    """``np.asarray(x)``, refusing masked arrays (TypeError) and ragged lists (ValueError).
+
+    The first step of every validator here; modules with their own dtype rules (the block
+    formats) call it directly so that masked and ragged input is treated the same everywhere.
+    """
     if np.ma.isMaskedArray(x):
         raise TypeError(
             f"{name} is a masked array; quantlab does not honour masks: pass {name}.compressed() "
@@ -45,7 +50,7 @@ def as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
         If ``x`` is ragged, empty, contains NaN or infinity, or a magnitude above
         :data:`MAX_ABS` (1e75).
     """
-    arr = _asarray(x, name)
+    arr = as_array(x, name)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
     arr = np.array(arr, dtype=np.float64, copy=True)
@@ -74,7 +79,7 @@ def as_real_array(x: ArrayLike, name: str = "x") -> NDArray[np.floating]:
     ValueError
         If ``x`` is ragged, empty or contains NaN or infinity.
     """
-    arr = _asarray(x, name)
+    arr = as_array(x, name)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
     keep = arr.dtype.kind == "f" and arr.dtype.itemsize <= 8
@@ -96,7 +101,7 @@ def as_codes(q: ArrayLike, name: str = "q") -> NDArray[np.int64]:
     ValueError
         If ``q`` is ragged, empty, non-finite or not integral.
     """
-    arr = _asarray(q, name)
+    arr = as_array(q, name)
     if arr.dtype.kind in "iub":
         if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
             raise ValueError(f"{name} holds codes beyond 2**63 - 1 (int64); got {arr.max()}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_float_array, as_weights, check_n_bits, check_same_shape
+from ._validation import as_float_array, as_weights, check_axis, check_n_bits, check_same_shape
 
 
 def _pair(x: ArrayLike, x_hat: ArrayLike) -> tuple[NDArray, NDArray]:
@@ -20,6 +20,25 @@ def _pair(x: ArrayLike, x_hat: ArrayLike) -> tuple[NDArray, NDArray]:
     xh = as_float_array(x_hat, "x_hat")
     check_same_shape(xa, xh, "x", "x_hat")
     return xa, xh
+
+
+def _energy_db(a: NDArray, axis: int | tuple[int, ...] | None) -> NDArray[np.float64]:
+    """``10*log10(sum(a**2))`` over ``axis``, scaled first so that no square under/overflows.
+
+    With ``m = max|a|``: ``sum(a**2) = m**2 * sum((a/m)**2)`` and ``1 <= sum((a/m)**2) <= size``,
+    so the logarithm is ``20*log10(m) + 10*log10(sum((a/m)**2))``; ``-inf`` for all zeros.
+    """
+    m = np.max(np.abs(a), axis=axis, keepdims=True)
+    safe = np.where(m > 0, m, 1.0)
+    scaled = np.sum((a / safe) ** 2, axis=axis)
+    m = np.squeeze(m, axis=axis) if axis is not None else m.reshape(())
+    with np.errstate(divide="ignore"):
+        return np.where(
+            m > 0,
+            20.0 * np.log10(np.where(m > 0, m, 1.0))
+            + 10.0 * np.log10(np.where(m > 0, scaled, 1.0)),
+            -np.inf,
+        )
 
 
 def mse(
@@ -54,7 +73,7 @@ def mse(
     """
     xa, xh = _pair(x, x_hat)
     wa = as_weights(w, xa.shape)
-    return np.mean(wa * (xa - xh) ** 2, axis=axis)
+    return np.mean(wa * (xa - xh) ** 2, axis=check_axis(axis, xa.ndim))
 
 
 def sqnr_db(
@@ -63,7 +82,10 @@ def sqnr_db(
     """Signal-to-quantization-noise ratio ``10*log10(sum(x**2) / sum((x - x_hat)**2))`` in dB.
 
     A perfect reconstruction (zero noise) has ``SQNR = +inf``; noise on an all-zero signal has
-    ``SQNR = -inf``. Never NaN.
+    ``SQNR = -inf``. Never NaN. Where a sum of squares would underflow (values near
+    ``2**-540`` or a noise far below the signal), signal and noise are scaled by their largest
+    magnitude before squaring and the ratio is formed in dB, so the result depends only on the
+    ratio of the values, whatever their magnitude.
 
     Examples
     --------
@@ -71,11 +93,29 @@ def sqnr_db(
     33.98
     """
     xa, xh = _pair(x, x_hat)
-    signal = np.sum(xa**2, axis=axis)
-    noise = np.sum((xa - xh) ** 2, axis=axis)
+    ax = check_axis(axis, xa.ndim)
+    diff = xa - xh
+    signal = np.sum(xa**2, axis=ax)
+    noise = np.sum(diff**2, axis=ax)
     with np.errstate(divide="ignore"):
         ratio = np.where(noise > 0, signal / np.where(noise > 0, noise, 1.0), np.inf)
-        return 10.0 * np.log10(ratio)
+        plain = 10.0 * np.log10(ratio)
+    # Where a sum of squares fell below the normal range (or to 0) although its values are not
+    # all zero, the plain formula lost precision: use the scaled energies (results in dB).
+    tiny = np.finfo(np.float64).tiny
+    lost = ((signal < tiny) & (np.max(np.abs(xa), axis=ax) > 0)) | (
+        (noise < tiny) & (np.max(np.abs(diff), axis=ax) > 0)
+    )
+    if not np.any(lost):
+        return plain
+    sig_db, noise_db = _energy_db(xa, ax), _energy_db(diff, ax)
+    finite = np.isfinite(noise_db) & np.isfinite(sig_db)
+    scaled = np.where(
+        finite,
+        sig_db - np.where(finite, noise_db, 0.0),
+        np.where(np.isfinite(noise_db), -np.inf, np.inf),
+    )
+    return np.where(lost, scaled, plain)
 
 
 def max_error(
@@ -89,7 +129,7 @@ def max_error(
     0.5
     """
     xa, xh = _pair(x, x_hat)
-    return np.max(np.abs(xa - xh), axis=axis)
+    return np.max(np.abs(xa - xh), axis=check_axis(axis, xa.ndim))
 
 
 def uniform_noise_mse(step: ArrayLike) -> NDArray[np.float64]:

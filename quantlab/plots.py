@@ -27,7 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_float_array, as_weights, check_n_bits
+from ._validation import as_finite_float, as_float_array, as_weights, check_n_bits
 from .table import Table
 
 #: SQNR gained per extra bit by the uniform-noise model: ``20*log10(2)`` ≈ 6.02 dB.
@@ -227,9 +227,17 @@ def bits_sweep(
     """
     from .widgets import explore  # the widgets' pure function; imported late (no cycle)
 
-    b = np.asarray(list(bits), dtype=np.int64)
-    if b.size == 0:
+    if isinstance(bits, (str, bytes)) or not isinstance(bits, (Sequence, np.ndarray, range)):
+        raise TypeError(f"bits must be a sequence of integers, got {bits!r}")
+    items = list(np.ravel(np.asarray(bits, dtype=object)))
+    if not items:
         raise ValueError("bits must not be empty")
+    for n in items:  # 2.5 is refused, not truncated; each width as the quantizers check it
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"bits must hold integers, got {n!r}")
+        if not 2 <= n <= 16:
+            raise ValueError(f"bits must hold widths between 2 and 16, got {n}")
+    b = np.array([int(n) for n in items], dtype=np.int64)
     states = [explore(x, int(n), scheme=scheme, method=method, w=w) for n in b]
     return b, np.array([s.sqnr_db for s in states], dtype=float)
 
@@ -257,7 +265,7 @@ def plot_bits(
     Axes
         Lines labelled ``"measured"`` and ``"6.02 dB/bit"``.
     """
-    b = np.asarray(bits, float).ravel()
+    b = as_float_array(bits, "bits").ravel()
     s = as_float_array(sqnr, "sqnr").ravel()
     if b.shape != s.shape:
         raise ValueError(f"bits and sqnr must have the same size, got {b.size} and {s.size}")
@@ -315,7 +323,8 @@ def error_landscape(
     step = max(1, (1 << 20) // max(1, m.size * xa.size))
     for i in range(0, s.size, step):
         sc = s[i : i + step, None, None]
-        r = shifted / sc
+        with np.errstate(over="ignore"):  # a quotient beyond float64 is clipped to qmax below
+            r = shifted / sc
         np.round(r, out=r)
         np.clip(r, 0, qmax, out=r)
         r *= sc
@@ -369,8 +378,8 @@ def plot_landscape(
     -------
     Axes
     """
-    s = np.asarray(scales, float).ravel()
-    m = np.asarray(mins, float).ravel()
+    s = as_float_array(scales, "scales").ravel()
+    m = as_float_array(mins, "mins").ravel()
     e = as_float_array(errors, "errors")
     if e.shape != (s.size, m.size):
         raise ValueError(f"errors must have shape {(s.size, m.size)}, got {e.shape}")
@@ -405,9 +414,16 @@ def bar_steps(
     values : ndarray
         ``2n - 1`` step heights: ``values[::2]`` are the bar heights.
     """
-    lo = np.asarray(left, float).ravel()
-    h = np.asarray(heights, float).ravel()
-    edges = np.column_stack([lo, lo + width]).ravel()
+    lo = as_float_array(left, "left").ravel()
+    h = as_float_array(heights, "heights").ravel()
+    if lo.size != h.size:
+        raise ValueError(
+            f"left and heights must have the same size (one bar each), got {lo.size} and {h.size}"
+        )
+    wd = as_finite_float(width, "width")
+    if wd <= 0:
+        raise ValueError(f"width must be positive, got {wd}")
+    edges = np.column_stack([lo, lo + wd]).ravel()
     values = np.zeros(max(2 * h.size - 1, 0))
     values[::2] = h
     return edges, values

@@ -14,6 +14,7 @@ from ._validation import (
     as_float_array,
     as_weights,
     check_bool,
+    check_code_range,
     check_n_bits,
     check_same_shape,
 )
@@ -175,7 +176,8 @@ class Quantizer:
         Parameters
         ----------
         q : array_like of int
-            Codes.
+            Codes in the code range: ``[-2**(n-1), 2**(n-1) - 1]``, or ``[0, 2**n - 1]`` with
+            ``use_min`` (a ValueError otherwise).
         scale : array_like
             Scalar or the parameter shape.
         min : array_like, optional
@@ -186,6 +188,10 @@ class Quantizer:
         x_hat : ndarray of float64
         """
         codes = as_codes(q, "q")
+        sc = self.scheme
+        check_code_range(
+            codes, sc.qmin, sc.qmax, "q", f"n_bits={self.n_bits}, use_min={self.use_min}"
+        )
         g = self.grouping
         s = g.params_to_groups(as_float_array(scale, "scale"), codes.shape, "scale")
         if self.use_min and min is None:
@@ -260,7 +266,9 @@ class Quantizer:
         -------
         QuantResult
             With ``.table``: one row per candidate (per-tensor: offset, refitted scale/min, error
-            before and after refit; per group: offset and mean errors over groups).
+            before and after refit; per group: offset, mean errors over the groups and
+            ``n_best``, the number of groups whose own best is that offset — the table's
+            caption says so, and that ``.error`` holds each group's own best).
         """
         relative = check_bool(relative, "relative")
         xa, xg, wg = self._groups(x, w)
@@ -278,8 +286,19 @@ class Quantizer:
                 cols["min"] = out["min_after"][0]
         cols["error_before"] = out["error_before"].mean(axis=0)
         cols["error_after"] = out["error_after"].mean(axis=0)
+        caption = None
+        if xg.shape[0] > 1:  # the rows aggregate groups; the choice is made per group
+            n_groups = xg.shape[0]
+            cols["n_best"] = np.bincount(
+                np.argmin(out["error_after"], axis=1), minlength=len(cols["offset"])
+            )
+            caption = (
+                f"Rows: mean error over {n_groups} groups per offset (* = the best offset "
+                "shared by all). Each group keeps its own best offset (n_best = groups "
+                f"choosing it): result.error.mean() = {float(np.mean(out['error'])):.4g}"
+            )
         # The chosen candidate's error as the table computed it: .error equals its best row.
-        table = Table(cols, best=best)
+        table = Table(cols, best=best, caption=caption)
         q, scale, minimum, error = out["q"], out["scale"], out["min"], out["error"]
         return self._result(xa, xg, wg, q, scale, minimum, "search", error=error, table=table)
 

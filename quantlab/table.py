@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -31,6 +32,8 @@ class Table:
         Index of a row to highlight (the chosen candidate).
     digits : int, default 4
         Significant digits shown for floats.
+    caption : str, optional
+        A line above the table saying what its rows are (e.g. that they aggregate groups).
 
     Examples
     --------
@@ -44,14 +47,34 @@ class Table:
     """
 
     def __init__(
-        self, columns: Mapping[str, ArrayLike], best: int | None = None, digits: int = 4
+        self,
+        columns: Mapping[str, ArrayLike],
+        best: int | None = None,
+        digits: int = 4,
+        caption: str | None = None,
     ) -> None:
-        self._columns: dict[str, NDArray] = {k: np.asarray(v) for k, v in columns.items()}
-        lengths = {len(v) for v in self._columns.values()}
-        if len(lengths) > 1:
-            raise ValueError(f"columns must have equal lengths, got {sorted(lengths)}")
+        if not isinstance(columns, Mapping):
+            raise TypeError(
+                f"columns must be a mapping of column name to values, got {type(columns).__name__}"
+            )
+        self._columns: dict[str, NDArray] = {}
+        for name, values in columns.items():
+            try:
+                arr = np.asarray(values)
+            except ValueError as exc:
+                raise ValueError(f"column {name!r} must be a 1-D sequence: {exc}") from exc
+            if arr.ndim != 1:
+                got = "a scalar" if arr.ndim == 0 else f"shape {arr.shape}"
+                raise ValueError(f"column {name!r} must be a 1-D sequence of values, got {got}")
+            self._columns[str(name)] = arr
+        lengths = {k: len(v) for k, v in self._columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"columns must have equal lengths, got {lengths}")
         self.best = best
         self.digits = digits
+        if caption is not None and not isinstance(caption, str):
+            raise TypeError(f"caption must be a string, got {caption!r}")
+        self.caption = caption
 
     @property
     def columns(self) -> list[str]:
@@ -81,6 +104,8 @@ class Table:
         for i, r in enumerate(cells):
             line = "  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=True))
             lines.append(line + (" *" if i == self.best else ""))
+        if self.caption:
+            lines[:0] = textwrap.wrap(self.caption, width=88)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -90,10 +115,18 @@ class Table:
             style = ' style="font-weight:bold"' if i == self.best else ""
             tds = "".join(f"<td>{html.escape(c)}</td>" for c in r)
             body.append(f"<tr{style}>{tds}</tr>")
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
     @classmethod
     def from_rows(cls, names: Sequence[str], rows: Sequence[Sequence], **kwargs) -> Table:
         """Build a table from rows (a list of tuples) and column ``names``."""
+        names = list(names)
+        for i, row in enumerate(rows):
+            if len(row) != len(names):
+                raise ValueError(
+                    f"rows must each have {len(names)} values (one per name in names); "
+                    f"row {i} has {len(row)}"
+                )
         cols = list(zip(*rows, strict=True)) if rows else [() for _ in names]
         return cls(dict(zip(names, cols, strict=True)), **kwargs)

@@ -540,3 +540,251 @@ def test_largest_supported_values():
     q, S, Z = ql.asymmetric_quantization(x, n_bits=8)
     assert np.isfinite(ql.mse(x, ql.asymmetric_dequantization(q, S, Z), w))
     assert np.isfinite(ql.sqnr_db(x, -x)) and ql.max_error(x, -x) == 2e75
+
+
+# -- issue 10: the reproducers, each defect class with its example ---------------------------------
+def test_issue10_2_far_narrow_range_is_exact_by_default_and_refused_literally():
+    x = 1e8 + np.linspace(0, 1e-7, 200)
+    q, S, Z = ql.asymmetric_quantization(x)  # include_zero: the range [0, max(x)], Z = 0
+    assert int(Z) == 0
+    assert np.all(np.abs(ql.asymmetric_dequantization(q, S, Z) - x) <= S / 2 * (1 + 1e-12))
+    with _raises(ValueError, "zero-point Z", "include_zero"):
+        ql.asymmetric_quantization(x, include_zero=False)
+    with _raises(ValueError, "zero-point Z", "2\\*\\*40"):  # the same with an explicit range
+        ql.asymmetric_quantization(x, alpha=1e8 + 1e-7, beta=1e8, include_zero=False)
+    with _raises(ValueError, "Z", "2\\*\\*53"):  # dequantization: q - Z is exact up to 2**53
+        ql.asymmetric_dequantization([0], 1.0, 2**53 + 1)
+
+
+def test_issue10_2_codes_exact_below_the_zero_point_limit():
+    """Z about 2**38: each code is round(x/S) + Z of the exact quotient (checked in fractions)."""
+    from fractions import Fraction
+
+    x = 1e3 + np.linspace(0.0, 1e-6, 41)
+    q, S, Z = ql.asymmetric_quantization(x, include_zero=False)
+    assert 2**37 < abs(int(Z)) <= 2**40
+    exact_z = round(-Fraction(float(x.min())) / Fraction(float(S)))
+    assert int(Z) == exact_z
+    for v, c in zip(x.tolist(), q.tolist(), strict=True):
+        ratio = Fraction(v) / Fraction(float(S))
+        if abs(ratio - (ratio.numerator // ratio.denominator) - Fraction(1, 2)) > Fraction(
+            1, 10**4
+        ):
+            assert c == min(max(round(ratio) + exact_z, 0), 255)
+    x_hat = ql.asymmetric_dequantization(q, S, Z)
+    assert np.all(np.abs(x_hat - x) <= float(S) / 2 * 1.001)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("e", [-540, -1000, 200])
+def test_issue10_3_sqnr_is_scale_invariant(e):
+    x = ql.X_EXAMPLE
+    ref = float(ql.sqnr_db(x, x + 0.125))
+    # The formula at a normal scale, in plain NumPy.
+    assert ref == pytest.approx(10 * np.log10(np.sum(x**2) / (8 * 0.125**2)), rel=1e-14)
+    got = ql.sqnr_db(np.ldexp(x, e), np.ldexp(x + 0.125, e))
+    assert np.isfinite(got) and float(got) == pytest.approx(ref, rel=1e-13)
+    # Per axis, rows of very different magnitudes.
+    rows = np.stack([np.ldexp(x, e), x])
+    got = ql.sqnr_db(
+        rows, rows + np.stack([np.ldexp(np.full(8, 0.125), e), np.full(8, 0.125)]), axis=1
+    )
+    np.testing.assert_allclose(got, [ref, ref], rtol=1e-13)
+
+
+def test_issue10_3_noise_far_below_the_signal():
+    # noise**2 = 1e-400 underflows to 0 in the plain formula (which said inf): 4000 dB.
+    assert float(ql.sqnr_db([1.0, 1e-200], [1.0, 0.0])) == pytest.approx(4000.0, rel=1e-12)
+    assert float(ql.sqnr_db([3e-200, 4e-200], [3e-200, 0.0])) == pytest.approx(
+        10 * np.log10(25 / 16), rel=1e-12
+    )
+    assert ql.sqnr_db([1e-200], [1e-200]) == np.inf  # still exact: no noise at all
+
+
+def test_issue10_6_unsigned_codes_beyond_int64_are_refused():
+    big = np.array([2**64 - 1], np.uint64)
+    for call in (
+        lambda: ql.asymmetric_dequantization(big, 1.0, 0),
+        lambda: ql.symmetric_dequantization(big, 1.0),
+        lambda: QZ.dequantize(big, 1.0),
+        lambda: ql.lstsq_scale([1.0], big),
+        lambda: ql.dequantize_linear(big, 1.0),
+    ):
+        with _raises(ValueError, "q", "beyond"):
+            call()
+    # uint64 codes that fit are fine.
+    np.testing.assert_array_equal(
+        ql.asymmetric_dequantization(np.array([3], np.uint64), 1.0, 1), [2.0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("bits", "exc"),
+    [
+        ([2.5, 3.9], TypeError),
+        (["a"], TypeError),
+        (None, TypeError),
+        ([], ValueError),
+        ([1], ValueError),
+        ([17], ValueError),
+        ([True], TypeError),
+    ],
+)
+def test_issue10_7_bits_sweep_validates_bits(bits, exc):
+    from quantlab import plots
+
+    with _raises(exc, "bits", ""):
+        plots.bits_sweep(X, bits=bits)
+
+
+def test_issue10_7_bar_steps_sizes():
+    from quantlab import plots
+
+    with _raises(ValueError, "left", "same size"):
+        plots.bar_steps([0, 1], 0.4, [1.0])
+    with _raises(ValueError, "width", "positive"):
+        plots.bar_steps([0, 1], -0.4, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("value", ["yes", None, 1])
+def test_issue10_8_search_view_flags(value):
+    from quantlab import widgets
+
+    with _raises(TypeError, "use_min", "True or False"):
+        widgets.search_view(X, use_min=value)
+    with _raises(TypeError, "relative", "True or False"):
+        widgets.search_view(X, relative=value)
+    with _raises(TypeError, "use_min", "True or False"):
+        widgets.compare_weights(X, W, use_min=value)
+
+
+@pytest.mark.parametrize("func", ["mse", "sqnr_db", "max_error"])
+@pytest.mark.parametrize(
+    ("axis", "exc"), [(1.5, TypeError), ("0", TypeError), (True, TypeError), (3, ValueError)]
+)
+def test_issue10_10_metric_axis(func, axis, exc):
+    with _raises(exc, "axis", ""):
+        getattr(ql, func)(X, X, axis=axis)
+
+
+def test_issue10_10_messages_name_the_argument():
+    from quantlab import widgets
+
+    with _raises(ValueError, "strength", "overflow"):
+        widgets.compare_weights(X, W * 8, strength=1e6)
+    with _raises(ValueError, "column", "'a'.*1-D"):
+        ql.Table({"a": 5})
+    with _raises(ValueError, "rows", "row 1 has 1"):
+        ql.Table.from_rows(["a", "b"], [(1, 2), (3,)])
+    with _raises(TypeError, "columns", "mapping"):
+        ql.Table([1, 2])
+
+
+@pytest.mark.filterwarnings("error")
+def test_issue10_11_error_landscape_saturates_without_warning():
+    from quantlab import plots
+
+    x = ql.X_EXAMPLE * 1e70
+    got = plots.error_landscape(x, 4, [1e-300], [0.0])
+    # Every positive value saturates at code 15, every negative one at 0: x_hat = 15e-300 or 0.
+    codes = np.where(x > 0, 15, 0)
+    assert np.isfinite(got).all()
+    assert float(got[0, 0]) == pytest.approx(np.mean((x - codes * 1e-300) ** 2), rel=1e-14)
+
+
+MASKED = np.ma.array([0.5, -1.25, 2.0, 3.5], mask=[0, 0, 1, 0])
+MASKED_CALLS = {
+    "asymmetric_quantization": lambda: ql.asymmetric_quantization(MASKED),
+    "symmetric_quantization": lambda: ql.symmetric_quantization(MASKED),
+    "asymmetric_dequantization": lambda: ql.asymmetric_dequantization(np.ma.array(L), 1.0, 0),
+    "Quantizer.quantize": lambda: QZ.quantize(MASKED),
+    "Quantizer.search w": lambda: QZ.search(X, np.ma.array(W, mask=[1, 0, 0, 0])),
+    "Quantizer.dequantize": lambda: QZ.dequantize(np.ma.array(QS), 1.0),
+    "lstsq_scale": lambda: ql.lstsq_scale(MASKED, QS),
+    "mse": lambda: ql.mse(X, MASKED),
+    "sqnr_db": lambda: ql.sqnr_db(MASKED, X),
+    "quantize_linear": lambda: ql.quantize_linear(MASKED, 0.1),
+    "dequantize_linear": lambda: ql.dequantize_linear(np.ma.array(L), 0.1),
+    "formats.quantize": lambda: ql.formats.quantize(np.ma.array(np.zeros(32)), "Q8_0"),
+}
+
+
+@pytest.mark.parametrize("case", MASKED_CALLS)
+def test_issue10_12_masked_arrays_are_refused(case):
+    import quantlab.formats  # noqa: F401  (ql.formats)
+
+    with _raises(TypeError, "", "masked array"):
+        MASKED_CALLS[case]()
+
+
+def test_issue10_13_codes_checked_against_the_code_range():
+    with _raises(ValueError, "q", r"\[-8, 7\]"):
+        ql.Quantizer(4).dequantize([8], 1.0)
+    with _raises(ValueError, "q", r"\[0, 15\]"):
+        ql.Quantizer(4, use_min=True).dequantize([-1], 1.0, 0.0)
+    with _raises(ValueError, "q", r"\[0, 255\]"):
+        ql.asymmetric_dequantization([300], 0.1, 0)
+    with _raises(ValueError, "q", r"\[0, 15\]"):
+        ql.asymmetric_dequantization([16], 0.1, 0, n_bits=4)
+    with _raises(ValueError, "q", r"\[-128, 127\]"):
+        ql.symmetric_dequantization([-129], 0.1)
+    # The ends of each range are accepted; wider codes with their n_bits too.
+    assert ql.Quantizer(4).dequantize([-8, 7], 1.0).tolist() == [-8.0, 7.0]
+    assert ql.asymmetric_dequantization([300], 0.1, 0, n_bits=9)[0] == pytest.approx(30.0)
+    assert ql.symmetric_dequantization([-128, 127], 1.0).tolist() == [-128.0, 127.0]
+
+
+# -- issue 11: library messages ----------------------------------------------------------------
+def test_issue11_per_channel_parameters_without_channel_axis():
+    W3 = np.random.default_rng(0).normal(size=(3, 4))
+    q, S, Z = ql.asymmetric_quantization(W3, n_bits=4, channel_axis=0)
+    with _raises(ValueError, "S", "channel_axis is missing.*channel_axis=0.*\\(3, 1\\)"):
+        ql.asymmetric_dequantization(q, S, Z, n_bits=4)
+    expected = ql.asymmetric_dequantization(q, S, Z, n_bits=4, channel_axis=0)
+    np.testing.assert_array_equal(
+        ql.asymmetric_dequantization(q, S[:, None], Z[:, None], n_bits=4), expected
+    )
+    np.testing.assert_array_equal(expected, (q - Z[:, None]) * S[:, None])  # the formula
+    qs, Ss = ql.symmetric_quantization(W3, n_bits=4, channel_axis=0)
+    np.testing.assert_array_equal(
+        ql.symmetric_dequantization(qs, Ss[:, None], n_bits=4), qs * Ss[:, None]
+    )
+    with _raises(ValueError, "S", "channel_axis is missing"):
+        ql.symmetric_dequantization(qs, Ss, n_bits=4)
+    with _raises(ValueError, "S", "shape"):  # a column that does not broadcast
+        ql.asymmetric_dequantization(q, np.ones((2, 1)), 0, n_bits=4)
+
+
+def test_issue11_alpha_message_says_beta_defaulted():
+    with _raises(ValueError, "alpha=0.5", "beta, which defaulted to min\\(x\\) = 1"):
+        ql.asymmetric_quantization([1, 2, 3], alpha=0.5)
+    with _raises(ValueError, "alpha.*max\\(x\\) by default", "beta=5"):
+        ql.asymmetric_quantization([1, 2, 3], beta=5.0)
+
+
+def test_issue11_multi_block_search_table_says_what_rows_aggregate():
+    """The README's example: the table's rows are means over blocks, the choice is per block."""
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((4, 64))
+    importance = rng.uniform(0.1, 1.0, size=weights.shape)
+    res = ql.Quantizer(n_bits=4, use_min=True, block_size=32).search(weights, w=importance)
+    t = res.table
+    assert "n_best" in t.columns
+    assert int(t["n_best"].sum()) == 8  # every one of the 8 blocks chooses exactly one row
+    # Each block's own best: the per-block error equals the minimum over that block's candidates.
+    per_block = [
+        ql.Quantizer(4, use_min=True).search(weights[r, 32 * b : 32 * b + 32],
+                                              w=importance[r, 32 * b : 32 * b + 32])
+        for r in range(4) for b in range(2)
+    ]  # fmt: skip
+    np.testing.assert_allclose(res.error.ravel(), [float(p.error) for p in per_block], rtol=1e-12)
+    chosen = [int(p.table.best) for p in per_block]
+    np.testing.assert_array_equal(t["n_best"], np.bincount(chosen, minlength=len(t)))
+    # The mean of the per-block best errors is below the best shared row, and the caption says so.
+    assert res.error.mean() < t["error_after"][t.best]
+    assert f"result.error.mean() = {res.error.mean():.4g}" in t.caption
+    assert "mean error over 8 groups" in repr(t).replace("\n", " ")
+    assert "<caption>" in t._repr_html_()
+    # A per-tensor search has no caption and no n_best column.
+    single = ql.Quantizer(4).search(ql.X_EXAMPLE).table
+    assert single.caption is None and "n_best" not in single.columns

@@ -484,7 +484,7 @@ def test_bad_input_quantize(name: str) -> None:
         formats.quantize(np.array(["a"] * 32), name)
 
 
-@pytest.mark.parametrize("fmt", ["Q4_2", "q3_k", "", None, 4])
+@pytest.mark.parametrize("fmt", ["Q4_2", "q7_k", "", None, 4])
 def test_unknown_format_names(fmt) -> None:
     for call in (
         lambda: formats.quantize(np.zeros(32), fmt),

@@ -218,3 +218,24 @@ def test_per_block_and_per_channel_equal_per_group_formula():
                 qa[r, 4 * b : 4 * b + 4], np.clip(np.round(blk / S) + Z, 0, 15)
             )
             assert Sa[r, b] == pytest.approx(S) and Za[r, b] == Z
+
+
+@pytest.mark.parametrize("n_bits", [1, 3, 8, 16])
+def test_include_zero_false_is_the_literal_formula(n_bits):
+    rng = np.random.default_rng(100 + n_bits)
+    levels = 2**n_bits - 1
+    for shift in (-30.0, -2.0, 0.0, 2.0, 30.0):
+        x = rng.normal(size=40) + shift
+        q, S, Z = ql.asymmetric_quantization(x, n_bits=n_bits, include_zero=False)
+        S_ref = (x.max() - x.min()) / levels
+        Z_ref = np.round(-x.min() / S_ref)
+        assert float(S) == S_ref and int(Z) == Z_ref
+        np.testing.assert_array_equal(q, np.clip(np.round(x / S_ref) + Z_ref, 0, levels))
+        x_hat = ql.asymmetric_dequantization(q, S, Z, n_bits=n_bits)
+        assert np.all(np.abs(x_hat - x) <= S_ref / 2 * (1 + 1e-9) + 1e-15 * np.abs(x).max())
+        if x.min() <= 0 <= x.max():  # the range already contains 0: both conventions agree
+            q2, S2, Z2 = ql.asymmetric_quantization(x, n_bits=n_bits)
+            assert float(S2) == float(S) and int(Z2) == int(Z)
+            np.testing.assert_array_equal(q2, q)
+        else:  # Z is no code: 0 is not representable
+            assert not 0 <= int(Z) <= levels

@@ -13,15 +13,31 @@ Q5_0    5     no       d (2), 5th bits qh (4), 32 nibbles (16)    22     5.5
 Q5_1    5     yes      d (2), m (2), 5th bits qh (4), nibbles     24     6.0
 ======  ====  =======  =========================================  =====  ===============
 
-The formulas (``1/d`` is computed in float32 and taken as 0 when ``d = 0``; ``round`` rounds
-half away from zero; ``floor(v + 1/2)`` rounds half up):
+The formulas, as the reference computes them in float32: ``id = 1/d`` is rounded to float32
+(0 when ``d = 0``), then ``x*id`` is rounded, then the offset is added and rounded, and the
+result is truncated toward zero (``trunc``):
 
-- Q8_0: ``d = max|x| / 127``, ``q = round(x/d)`` in ``[-127, 127]``, ``x_hat = d*q``.
+- Q8_0: ``d = max|x| / 127``, ``q = roundf(x*id)`` (half away from zero) in ``[-127, 127]``,
+  ``x_hat = d*q``.
 - Q4_0 / Q5_0 (``n = 4, 5``): ``m`` is the (first) value of largest magnitude *with its sign*,
-  ``d = m / -2**(n-1)``, ``q = min(2**(n-1) - 1, floor(x/d + 1/2))`` in
-  ``[-2**(n-1), 2**(n-1) - 1]``, ``x_hat = d*q`` (the code ``q + 2**(n-1)`` is stored, unsigned).
+  ``d = m / -2**(n-1)``; the stored code is ``min(2**n - 1, trunc(x*id + (2**(n-1) + 0.5)))``
+  (Q4_0: ``min(15, trunc(x*id + 8.5))``), i.e. ``q = code - 2**(n-1)`` in
+  ``[-2**(n-1), 2**(n-1) - 1]``, and ``x_hat = d*q``. In exact arithmetic that is
+  ``floor(x/d + 1/2)``, rounding half up, but not in float32: ``x*id`` is not ``x/d`` and the
+  sum is rounded before the truncation, so a value just beside a tie can go either way (with
+  ``x/d = -1.5000002`` the reference gives ``q = -1``, ``floor(x/d + 1/2)`` gives -2).
 - Q4_1 / Q5_1: ``d = (max - min) / (2**n - 1)``, ``m = min``,
-  ``l = min(2**n - 1, floor((x - m)/d + 1/2))`` in ``[0, 2**n - 1]``, ``x_hat = d*l + m``.
+  ``l = min(2**n - 1, trunc((x - m)*id + 0.5))`` in ``[0, 2**n - 1]``, ``x_hat = d*l + m``.
+
+A block whose ``d`` or ``m`` does not fit in float16 (beyond ±65504) raises a ValueError: the
+reference would store inf and decode NaN/inf.
+
+``gguf.quants`` (the Python port) and llama.cpp's C agree byte for byte except in one corner:
+the sign of a zero. When a block's extreme value (Q4_0, Q5_0) or minimum (Q4_1, Q5_1) is a zero,
+C keeps the first ``+0.0``/``-0.0`` it meets by its strict comparisons (Q4_0: always ``+0.0``, so
+``d = -0.0``), gguf takes another, and the float16 ``d`` or ``m`` differs in its sign bit (the
+decoded values only in the sign of zeros). quantlab follows gguf there; everywhere else the
+bytes are also those of ``ggml_quantize_chunk`` (tested).
 
 The codes are computed with the float32 ``d`` before it is stored as float16; decoding uses the
 stored float16 ``d`` and ``m`` and computes in float32. :func:`quantize` and :func:`dequantize`
@@ -34,6 +50,13 @@ code ``j + 16`` in its high half; bit ``j`` of ``qh`` (a little-endian uint32) i
 With importance weights ``w``, :func:`quantize` chooses the parameters of each block by the
 weighted search of :class:`quantlab.Quantizer`, stores them in the same layout (any GGUF reader
 decodes them) and keeps the reference block wherever that is not worse.
+
+With an ``imatrix`` (one importance per column, llama.cpp's importance matrix) :func:`quantize`
+gives the bytes of llama.cpp's ``ggml_quantize_chunk(..., imatrix)``: each value is weighted by
+``imatrix_j * sqrt(sigma2 + x_j**2)`` (``sigma2`` the row's mean square, see
+:mod:`quantlab.formats.imatrix`), Q4_0/Q5_0 then search the scale with make_qx_quants and
+Q4_1/Q5_1 the scale and minimum with make_qkx3_quants (:mod:`quantlab.formats.make_quants`);
+Q8_0 ignores the imatrix.
 """
 
 from __future__ import annotations
@@ -44,10 +67,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import as_weights
+from .._validation import as_array, as_weights
 from ..grouping import Grouping
 from ..quantizer import Quantizer
-from ..table import Table
+from . import imatrix as im
+from ._input import as_block_bytes, as_block_input
+from .make_quants import make_qkx3_quants, make_qx_quants
 
 #: Blocks processed at once (64K values): the working set stays in the CPU cache.
 CHUNK_BLOCKS = 2048
@@ -107,6 +132,16 @@ class BlockFormat:
         fields.append(("qs", self.block_size if self.bits == 8 else self.block_size // 2))
         return tuple(fields)
 
+    def quantize(
+        self, x: ArrayLike, w: ArrayLike | None = None, **options: object
+    ) -> NDArray[np.uint8]:
+        """This format's :func:`quantize` (options: ``imatrix``, ``methods``)."""
+        return quantize(x, self, w, **options)  # type: ignore[arg-type]
+
+    def dequantize(self, data: ArrayLike) -> NDArray[np.float32]:
+        """This format's :func:`dequantize`."""
+        return dequantize(data, self)
+
 
 #: The supported formats by name.
 FORMATS: dict[str, BlockFormat] = {
@@ -135,21 +170,6 @@ def bits_per_weight(fmt: str | BlockFormat) -> float:
     return get_format(fmt).bits_per_weight
 
 
-def format_table() -> Table:
-    """All formats as a small table: name, bits, use_min, block size, bytes, bits per weight."""
-    fs = list(FORMATS.values())
-    return Table(
-        {
-            "format": [f.name for f in fs],
-            "bits": [f.bits for f in fs],
-            "use_min": [f.use_min for f in fs],
-            "block_size": [f.block_size for f in fs],
-            "bytes_per_block": [f.bytes_per_block for f in fs],
-            "bits_per_weight": [f.bits_per_weight for f in fs],
-        }
-    )
-
-
 def _field(fmt: BlockFormat, name: str) -> slice:
     """Byte positions of field ``name`` ("d", "m", "qh" or "qs") inside a block."""
     start = 0
@@ -162,7 +182,7 @@ def _field(fmt: BlockFormat, name: str) -> slice:
 
 # -- packing ----------------------------------------------------------------------------------
 def _check_codes(codes: ArrayLike, lo: int, hi: int, name: str = "codes") -> NDArray[np.int64]:
-    arr = np.asarray(codes)
+    arr = as_array(codes, name)
     if arr.dtype.kind not in "iub":
         raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.shape[-1] == 0 or arr.shape[-1] % 32:
@@ -172,18 +192,7 @@ def _check_codes(codes: ArrayLike, lo: int, hi: int, name: str = "codes") -> NDA
     return arr.astype(np.int64)
 
 
-def _check_bytes(data: ArrayLike, per_block: int, name: str) -> NDArray[np.uint8]:
-    arr = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) else data
-    arr = np.asarray(arr)
-    if arr.dtype != np.uint8:
-        raise TypeError(f"{name} must be a uint8 array, got dtype {arr.dtype}")
-    if arr.ndim == 0 or arr.shape[-1] == 0 or arr.shape[-1] % per_block:
-        length = arr.shape[-1] if arr.ndim else 0
-        raise ValueError(
-            f"the last axis of {name} (length {length}) must be a positive multiple of "
-            f"{per_block} bytes"
-        )
-    return arr
+_check_bytes = as_block_bytes
 
 
 def _nibbles(low: NDArray) -> NDArray[np.uint8]:
@@ -380,15 +389,45 @@ def _inverse(d: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.divide(np.float32(1), d, out=np.zeros_like(d), where=d != 0)
 
 
-def round_half_away(v: NDArray[np.float32]) -> NDArray[np.int8]:
-    """Round float32 values in [-127.5, 127.5] half away from zero (C's ``roundf``), as int8.
+def _round_half_away_int8(v: NDArray[np.float32]) -> NDArray[np.int8]:
+    """:func:`round_half_away` for float32 values known to lie in [-127.4, 127.4] (Q8_0)."""
+    t = v.astype(np.int8)
+    return t + (2 * (v - t)).astype(np.int8)
+
+
+def round_half_away(v: ArrayLike) -> NDArray[np.int32]:
+    """Round float32 values half away from zero (C's ``roundf``), as int32.
 
     ``trunc(v) + trunc(2*(v - trunc(v)))``: the fraction ``v - trunc(v)`` is exact in float32,
     and doubling it reaches +-1 exactly when it is at least one half. (``floor(|v| + 0.5)`` is
     not exact: ``0.49999997 + 0.5`` rounds to 1.0 in float32.)
+
+    Parameters
+    ----------
+    v : array_like
+        Finite values, converted to float32, of magnitude below ``2**31 - 1``.
+
+    Examples
+    --------
+    >>> round_half_away([127.5, -127.5, 0.5, -2.5, 0.49999997]).tolist()
+    [128, -128, 1, -3, 0]
     """
-    t = v.astype(np.int8)
-    return t + (2 * (v - t)).astype(np.int8)
+    arr = np.asarray(v, dtype=np.float32)
+    if not np.all(np.isfinite(arr)) or (arr.size and np.abs(arr).max() >= 2**31 - 128):
+        raise ValueError("v must be finite and of magnitude below 2**31 (the int32 range)")
+    t = arr.astype(np.int32)
+    return t + (2 * (arr - t)).astype(np.int32)
+
+
+def _check_f16(value: NDArray[np.float32], name: str) -> None:
+    """ValueError if a block parameter overflows float16 (the reference would store inf)."""
+    # float16 rounds |v| >= 65520 (halfway to 65536) to inf: two reductions, no conversion
+    if value.size and max(value.max(), -value.min()) >= 65520:
+        bad = float(np.abs(value).max())
+        raise ValueError(
+            f"x is too large for this format: a block's {name} = {bad:.4g} exceeds the float16 "
+            "range (|" + name + "| <= 65504); scale x down"
+        )
 
 
 def _check_finite(*stats: NDArray) -> None:
@@ -444,7 +483,7 @@ def _reference_blocks(
         _check_finite(hi, lo)
         # max |x|; abs() makes an all-zero block's d +0.0 (np.maximum(0.0, -0.0) is -0.0)
         d = np.abs(np.maximum(hi, -lo)) / np.float32(127)
-        return d, None, round_half_away(x * _inverse(d))
+        return d, None, _round_half_away_int8(x * _inverse(d))
     # Q4_0, Q5_0: the value of largest magnitude, with its sign, lands on code qmin.
     m = _signed_absmax(x)
     _check_finite(m)
@@ -545,6 +584,7 @@ def quantize(
     fmt: str | BlockFormat,
     w: ArrayLike | None = None,
     *,
+    imatrix: ArrayLike | None = None,
     methods: Sequence[str] = ("search", "refine"),
 ) -> NDArray[np.uint8]:
     """Quantize to a GGUF block format, bit-exact with the reference (``gguf.quants.quantize``).
@@ -558,6 +598,10 @@ def quantize(
     reader decodes it. A block keeps the reference bytes unless a candidate has a strictly lower
     weighted error ``sum(w * (x - x_hat)**2)`` as decoded: never worse than the reference.
 
+    With ``imatrix`` the result is the bytes of llama.cpp's ``ggml_quantize_chunk(type, x, 0,
+    rows, n, imatrix)`` (see the module docstring); Q8_0 ignores it. ``w`` and ``imatrix`` are
+    two different weightings and cannot be combined.
+
     Parameters
     ----------
     x : array_like
@@ -566,6 +610,8 @@ def quantize(
         The format.
     w : array_like, optional
         Non-negative importance weights, shape of x.
+    imatrix : array_like, optional
+        llama.cpp's importance matrix: shape ``(n,)``, one non-negative value per column.
     methods : sequence of str, default ("search", "refine")
         Weighted fits tried when ``w`` is given: any of "search", "refine" and (symmetric
         formats only) "optimum", the exact optimum of the scale (slow: it visits every
@@ -585,19 +631,15 @@ def quantize(
     -1.0
     """
     f = get_format(fmt)
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"x must be real numbers, got dtype {arr.dtype}")
-    if arr.ndim == 0 or arr.size == 0:
-        raise ValueError("x must be a non-empty array with at least one axis")
-    if arr.shape[-1] % f.block_size:
-        raise ValueError(
-            f"the last axis of x (length {arr.shape[-1]}) must be a multiple of the "
-            f"{f.name} block size {f.block_size}"
-        )
+    x32 = as_block_input(x, f.block_size, f.name)
+    arr = x32
+    if imatrix is not None:
+        if w is not None:
+            raise ValueError("w and imatrix cannot be combined: pass one of them")
+        qw = im.check_imatrix(imatrix, x32.shape[-1])
+        if f.bits != 8:
+            return _imatrix_quantize(f, x32, qw)
     # The blocks are the groups of the core's one mechanism (the same as Quantizer(block_size=32)).
-    with np.errstate(over="ignore"):  # beyond float32 becomes inf, rejected below
-        x32 = np.ascontiguousarray(arr, np.float32)
     blocks = Grouping(block_size=f.block_size).to_groups(x32)
     if w is not None:
         wa = as_weights(w, arr.shape).reshape(blocks.shape)
@@ -610,6 +652,9 @@ def quantize(
 
     def encode(rows: slice) -> None:
         d, m, stored = _reference_blocks(f, blocks[rows])
+        _check_f16(d, "d")
+        if m is not None:
+            _check_f16(m, "m")
         _pack_blocks(f, d, m, stored, out[rows])
 
     def fit(rows: slice) -> None:
@@ -622,6 +667,48 @@ def quantize(
     if w is not None:
         _by_chunks(fit, blocks.shape[0], WEIGHTED_CHUNK_BLOCKS)
     return out.reshape(*arr.shape[:-1], arr.shape[-1] // f.block_size * f.bytes_per_block)
+
+
+#: Values processed at once on the imatrix path (whole rows; at least one row).
+IMATRIX_CHUNK_VALUES = 1 << 16
+
+
+def _imatrix_quantize(
+    fmt: BlockFormat, x32: NDArray[np.float32], qw: NDArray[np.float32]
+) -> NDArray[np.uint8]:
+    """llama.cpp's ``quantize_row_q4_0_impl`` & co.: the imatrix path, row chunk by row chunk.
+
+    Per row ``sigma2 = Σ x² / n`` (in order, float32); per block of 32 the weights
+    ``qw · sqrt(sigma2 + x²)``; then Q4_0/Q5_0: ``d, q = make_qx_quants(x, 2**(bits-1), w)``;
+    Q4_1/Q5_1: ``d, -m, q = make_qkx3_quants(x, 2**bits - 1, w, -0.9, 0.05, 36)``.
+    """
+    _check_finite(x32)
+    n = x32.shape[-1]
+    rows = x32.reshape(-1, n)
+    per_row = n // 32
+    out = np.empty((rows.shape[0] * per_row, fmt.bytes_per_block), np.uint8)
+    step = max(1, IMATRIX_CHUNK_VALUES // n)
+    qw_t = np.ascontiguousarray(qw.reshape(per_row, 32).T)  # (32, blocks of one row)
+    for start in range(0, rows.shape[0], step):
+        chunk = rows[start : start + step]
+        r = chunk.shape[0]
+        sigma2 = im.row_sigma2(np.ascontiguousarray(chunk.T))
+        xt = np.ascontiguousarray(chunk.reshape(r * per_row, 32).T)
+        w = im.imatrix_weights(np.tile(qw_t, (1, r)), xt, np.repeat(sigma2, per_row))
+        if fmt.use_min:
+            d, the_min, codes = make_qkx3_quants(xt, fmt.qmax, w)
+            m = -the_min
+        else:
+            d, codes = make_qx_quants(xt, -fmt.qmin, w)
+            m = None
+        d = d[:, None]
+        _check_f16(d, "d")
+        if m is not None:
+            m = m[:, None]
+            _check_f16(m, "m")
+        blocks_out = out[start * per_row : (start + r) * per_row]
+        _pack_blocks(fmt, d, m, np.ascontiguousarray(codes.T), blocks_out)
+    return out.reshape(*x32.shape[:-1], per_row * fmt.bytes_per_block)
 
 
 def dequantize(data: ArrayLike, fmt: str | BlockFormat) -> NDArray[np.float32]:

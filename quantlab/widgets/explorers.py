@@ -35,7 +35,14 @@ from numpy.typing import ArrayLike, NDArray
 from PIL import Image as PILImage
 
 from .. import plots
-from .._validation import as_finite_float, as_float_array, as_weights, check_n_bits
+from .._validation import (
+    MAX_ABS,
+    as_finite_float,
+    as_float_array,
+    as_weights,
+    check_bool,
+    check_n_bits,
+)
 from ..data import X_EXAMPLE
 from ..lstsq import lstsq_scale
 from ..metrics import max_error, mse, sqnr_db
@@ -473,8 +480,14 @@ def search_view(
     xa = as_float_array(x, "x").ravel()
     wa = None if w is None else as_weights(w, np.shape(x)).ravel()
     n = check_n_bits(n_bits, 2)
-    quantizer = Quantizer(n, bool(use_min))
-    res = quantizer.search(xa, wa, relative=bool(relative))
+    use_min = check_bool(use_min, "use_min")
+    relative = check_bool(relative, "relative")
+    if isinstance(grid, (bool, np.bool_)) or not isinstance(grid, (int, np.integer)):
+        raise TypeError(f"grid must be an integer, got {grid!r}")
+    if grid < 2:
+        raise ValueError(f"grid must be at least 2 points, got {grid}")
+    quantizer = Quantizer(n, use_min)
+    res = quantizer.search(xa, wa, relative=relative)
     table = res.table
     assert table is not None
     cand_s = table["scale"]
@@ -570,8 +583,14 @@ def compare_weights(
         raise ValueError(f"strength must be non-negative, got {gamma}")
     if method not in EXPLORER_METHODS or method == "round":
         raise ValueError(f"method must be one of {EXPLORER_METHODS[1:]}, got {method!r}")
-    wg = np.where(wa > 0, wa, 0.0) ** gamma if gamma > 0 else np.ones_like(wa)
-    quantizer = Quantizer(check_n_bits(n_bits, 2), bool(use_min))
+    with np.errstate(over="ignore"):
+        wg = np.where(wa > 0, wa, 0.0) ** gamma if gamma > 0 else np.ones_like(wa)
+    if not np.all(wg <= MAX_ABS):
+        raise ValueError(
+            f"strength={gamma:g} makes w**strength overflow (max w = {wa.max():.3g}): use a "
+            "smaller strength or rescale w"
+        )
+    quantizer = Quantizer(check_n_bits(n_bits, 2), check_bool(use_min, "use_min"))
     plain = quantizer.fit(xa, None, method=method)
     weighted = quantizer.fit(xa, wg, method=method)
     return WeightComparison(
@@ -1190,7 +1209,7 @@ class WeightsExplorer(_Explorer):
     ) -> None:
         self.x = _data(x)
         self.w = _weights_for(self.x, w)
-        self.use_min = bool(use_min)
+        self.use_min = check_bool(use_min, "use_min")
         controls = {
             "n_bits": widgets.IntSlider(n_bits, min=2, max=8, description="bits"),
             "strength": widgets.FloatSlider(1.0, min=0.0, max=2.0, step=0.1, description="w**γ"),

@@ -1,0 +1,509 @@
+"""llama.cpp's per-block searches for the K-quants and the imatrix paths, vectorized.
+
+Every function here works on many blocks at once laid out as ``(position in block, block)``:
+an array ``x`` of shape ``(n, nb)`` holds ``nb`` blocks of ``n`` values, block ``b`` in column
+``b``. That layout is what makes the reference's arithmetic both exact and fast in NumPy:
+
+- llama.cpp adds the terms of a block one by one in float32 (``s += t``). Reducing axis 0 of a
+  C-contiguous ``(n, nb)`` array does exactly that, column by column (NumPy adds row after row
+  into the result; only a reduction along the contiguous axis is pairwise), so
+  :func:`ordered_sum` gives the reference's sums to the last bit in one call.
+- each step of a search (a trial scale, a coordinate-descent move) is then a handful of
+  elementwise operations over all ``nb`` blocks, never a Python loop over blocks.
+
+All arithmetic is float32, with the operations in the reference's order (``w*x*l`` is
+``(w*x)*l``), so the results are bit-exact with llama.cpp's C (``ggml-quants.c``). The names
+and formulas below follow that file; the code is our own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+F32 = np.float32
+#: Blocks whose largest magnitude is below this are "all zero" (llama.cpp's GROUP_MAX_EPS).
+GROUP_MAX_EPS = F32(1e-15)
+_MAGIC = F32(12582912.0)  # 1.5 * 2**23
+
+
+def nearest_int(v: ArrayLike) -> NDArray[np.int32]:
+    """llama.cpp's ``nearest_int``: round float32 values half to even, as int32.
+
+    The reference adds ``1.5 * 2**23`` in float32 and reads the integer from the low 23 bits of
+    the sum: for ``|v| <= 2**22`` the addition itself rounds ``v`` to the nearest integer, ties
+    to even (``nearest_int(0.5) = 0``, ``nearest_int(1.5) = 2``, ``nearest_int(-2.5) = -2``),
+    which is ``np.rint``. Beyond ``2**22`` the result is the same wrapped value as in C.
+
+    Examples
+    --------
+    >>> nearest_int([0.5, 1.5, 2.5, -0.5, -1.5, 2.4999998]).tolist()
+    [0, 2, 2, 0, -2, 2]
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = np.asarray(v, F32) + _MAGIC
+    return (s.view(np.int32) & np.int32(0x7FFFFF)) - np.int32(0x400000)
+
+
+def _rint(v: NDArray[np.float32]) -> NDArray[np.float32]:
+    """nearest_int as a float32 array (in place), for values known to be within ``2**22``."""
+    return np.rint(v, out=v)
+
+
+def ordered_sum(terms: NDArray[np.float32], *, from_zero: bool = True) -> NDArray[np.float32]:
+    """Sum over axis 0 in float32, one term after the other: ``((0 + t0) + t1) + ...``.
+
+    The reference accumulates ``s += t`` in its loop order; a reduction of axis 0 of a
+    C-contiguous array adds the rows in that same order (NumPy's pairwise summation only applies
+    along the contiguous axis), so this is bit-exact with the C loop. ``from_zero=False`` is a
+    loop started at ``t0`` instead of ``0`` (they differ only in the sign of an all ``-0.0`` sum).
+    """
+    s = np.add.reduce(terms, axis=0)  # NumPy starts the reduction at +0.0, as from_zero does
+    if not from_zero:
+        # Started at t0 instead, the sum differs only when every term is -0.0 (it stays -0.0).
+        zero = np.flatnonzero(s == 0)
+        if zero.size:
+            cols = terms[:, zero]
+            s[zero[np.all((cols == 0) & np.signbit(cols), axis=0)]] = F32(-0.0)
+    return s
+
+
+def _signed_absmax(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """``(amax, max)`` per column: the largest ``|x|`` and the first value reaching it, signed.
+
+    The reference keeps the first value of strictly largest magnitude. From the column maximum
+    ``hi`` and minimum ``lo`` that is ``hi`` if ``hi > -lo`` and ``lo`` if ``hi < -lo``; only a
+    column holding both ``+a`` and ``-a`` needs its first occurrence looked up.
+    """
+    hi = x.max(axis=0)
+    lo = x.min(axis=0)
+    amax = np.maximum(hi, -lo)
+    mx = np.where(hi >= -lo, hi, lo)
+    tie = np.flatnonzero((hi == -lo) & (hi != 0))
+    if tie.size:
+        cols = x[:, tie]
+        first = np.argmax(np.abs(cols) == amax[tie], axis=0)
+        mx[tie] = cols[first, np.arange(tie.size)]
+    return amax, np.where(amax == 0, F32(0), mx)
+
+
+def make_qx_quants(
+    x: NDArray[np.float32], nmax: int, weights: NDArray[np.float32] | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
+    """Symmetric codes with the best of 19 trial scales (llama.cpp ``make_qx_quants``, rmse 1).
+
+    For each block with signed extreme value ``m`` (largest magnitude, first occurrence) and
+    weights ``w`` (default ``x**2``), the trial inverse scales are
+    ``iscale_k = -(nmax + k/10) / m`` for ``k = 0, -9, ..., 9``; each gives codes
+    ``l = clip(nearest_int(iscale_k * x), -nmax, nmax - 1)`` and the weighted least-squares scale
+    ``d = Σ w x l / Σ w l²``, whose error is ``Σ w x² - d Σ w x l``. The trial that maximises
+    ``(Σ w x l)² / Σ w l²`` (strictly; ``k = 0`` first) is kept.
+
+    Parameters
+    ----------
+    x : ndarray of float32, shape (n, nb)
+        ``nb`` blocks of ``n`` values, one block per column.
+    nmax : int
+        Codes lie in ``[-nmax, nmax - 1]`` (4 for Q3_K, 8 for Q4_0, 16 for Q5_0, 32 for Q6_K).
+    weights : ndarray of float32, shape (n, nb), optional
+        Importance of each value; ``x**2`` when omitted.
+
+    Returns
+    -------
+    scale : ndarray of float32, shape (nb,)
+        The fitted ``d`` (0 for a block with ``max|x| < 1e-15``).
+    codes : ndarray of uint8, shape (n, nb)
+        ``l + nmax`` in ``[0, 2 nmax - 1]`` (all 0 for an all-zero block).
+    """
+    amax, mx = _signed_absmax(x)
+    zero = amax < GROUP_MAX_EPS
+    mx = np.where(zero, F32(1), mx)
+    w = x * x if weights is None else weights
+    wx = w * x
+    lv = np.empty_like(x)
+    tmp = np.empty_like(x)
+
+    def codes_for(iscale: NDArray[np.float32]) -> NDArray[np.float32]:
+        np.multiply(x, iscale, out=lv)
+        np.clip(_rint(lv), F32(-nmax), F32(nmax - 1), out=lv)
+        return lv
+
+    def trial(iscale: NDArray[np.float32]) -> tuple[NDArray, NDArray]:
+        codes_for(iscale)
+        sumlx = ordered_sum(np.multiply(wx, lv, out=tmp))
+        np.multiply(w, lv, out=tmp)
+        return sumlx, ordered_sum(np.multiply(tmp, lv, out=tmp))
+
+    # Only the best trial's inverse scale is kept per block; its codes are recomputed at the end.
+    best_iscale = F32(-nmax) / mx
+    sumlx, suml2 = trial(best_iscale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(suml2 != 0, sumlx / suml2, F32(0))
+    best = scale * sumlx
+    best_iscale = np.array(best_iscale)
+    for k in range(-9, 10):
+        if k == 0:
+            continue
+        iscale = -(F32(nmax) + F32(0.1) * F32(k)) / mx
+        sumlx, suml2 = trial(iscale)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            better = (suml2 > 0) & (sumlx * sumlx > best * suml2)
+            new_scale = sumlx / suml2
+        if better.any():
+            np.copyto(best_iscale, iscale, where=better)
+            np.copyto(scale, new_scale, where=better)
+            np.copyto(best, scale * sumlx, where=better)
+    codes = (codes_for(best_iscale) + F32(nmax)).astype(np.uint8)
+    codes[:, zero] = 0
+    return np.where(zero, F32(0), scale), codes
+
+
+def _descend(
+    x: NDArray[np.float32],
+    w: NDArray[np.float32],
+    lv: NDArray[np.float32],
+    lo: int,
+    hi: int,
+    *,
+    need_both_positive: bool,
+    sums: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None,
+    wrap_u8: bool = False,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Coordinate descent on the codes ``lv`` (in place), up to 5 sweeps; ``(Σwxl, Σwl²)``.
+
+    One sweep visits the positions in order; at position ``i`` the other values fix
+    ``slx = Σ_{j≠i} w x l`` and ``sl2 = Σ_{j≠i} w l²``, the best code for ``x_i`` alone is
+    ``nearest_int(x_i sl2 / slx)`` clipped to ``[lo, hi]``, and it is taken when it increases
+    ``(Σ w x l)² / Σ w l²`` strictly (``slx`` must be positive, and ``sl2`` too where
+    ``need_both_positive``; otherwise the new ``sl2``).
+
+    Why it is fast: at each position only the blocks whose proposed code differs are examined
+    further (usually a few), and a block whose sweep changes nothing has converged (the next
+    sweep would see the same state), so only the blocks still moving are carried on.
+
+    ``sums`` gives the starting sums when they were computed from other codes than ``lv`` holds;
+    ``wrap_u8`` stores an accepted code modulo 256, as the reference's ``uint8_t`` codes do (a
+    negative code can come up there when a sub-block scale is negative).
+    """
+    wx = w * x
+    if sums is None:
+        sums = ordered_sum(wx * lv), ordered_sum(w * lv * lv)
+    sumlx, suml2 = sums
+    nb = x.shape[1]
+    active = np.arange(nb)
+    xs, ws, wxs, ls = x, w, wx, lv
+    sx, s2 = sumlx, suml2
+    for _ in range(5):
+        changed = np.zeros(active.size, bool)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for i in range(x.shape[0]):
+                li = ls[i]
+                slx = sx - wxs[i] * li
+                sl2 = ws[i] * li
+                sl2 *= li
+                np.subtract(s2, sl2, out=sl2)
+                ok = slx > 0
+                if need_both_positive:
+                    ok &= sl2 > 0
+                v = xs[i] * sl2
+                v /= slx
+                new = np.clip(np.rint(v), F32(lo), F32(hi))
+                ok &= new != li
+                cand = np.flatnonzero(ok)
+                if cand.size == 0:
+                    continue
+                vc = v[cand]
+                big = np.abs(vc) > F32(4194303)  # beyond nearest_int's exact range: as in C
+                newc = new[cand]
+                if big.any():
+                    newc[big] = np.clip(nearest_int(vc[big]), lo, hi)
+                slx_c = slx[cand] + wxs[i, cand] * newc
+                sl2_c = ws[i, cand] * newc
+                sl2_c *= newc
+                sl2_c += sl2[cand]
+                accept = slx_c * slx_c * s2[cand] > sx[cand] * sx[cand] * sl2_c
+                if not need_both_positive:
+                    accept &= sl2_c > 0
+                accept &= newc != li[cand]
+                idx = cand[accept]
+                li[idx] = np.mod(newc[accept], F32(256)) if wrap_u8 else newc[accept]
+                sx[idx] = slx_c[accept]
+                s2[idx] = sl2_c[accept]
+                changed[idx] = True
+        if ls is not lv:
+            lv[:, active] = ls
+            sumlx[active], suml2[active] = sx, s2
+        active = active[changed]
+        if active.size == 0:
+            break
+        xs, ws, wxs, ls = x[:, active], w[:, active], wx[:, active], lv[:, active]
+        sx, s2 = sumlx[active], suml2[active]
+    return sumlx, suml2
+
+
+def make_q3_quants(
+    x: NDArray[np.float32], nmax: int = 4
+) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
+    """Q3_K's symmetric codes without an imatrix (llama.cpp ``make_q3_quants``, rmse on).
+
+    Start from ``l = clip(nearest_int(-nmax x / m), -nmax, nmax - 1)`` (``m`` the signed extreme
+    value), then improve the codes one at a time by coordinate descent with weights ``w = x**2``
+    (see :func:`_descend`); return ``d = Σ w x l / Σ w l²``.
+
+    Returns
+    -------
+    scale : ndarray of float32, shape (nb,)
+    codes : ndarray of uint8, shape (n, nb)
+        ``l + nmax`` (all 0 for a block with ``max|x| < 1e-15``).
+    """
+    amax, mx = _signed_absmax(x)
+    zero = amax < GROUP_MAX_EPS
+    mx = np.where(zero, F32(1), mx)
+    lv = _rint(x * (F32(-nmax) / mx))
+    np.clip(lv, F32(-nmax), F32(nmax - 1), out=lv)
+    sumlx, suml2 = _descend(x, x * x, lv, -nmax, nmax - 1, need_both_positive=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where((suml2 > 0) & ~zero, sumlx / suml2, F32(0))
+    codes = (lv + F32(nmax)).astype(np.uint8)
+    codes[:, zero] = 0
+    return scale, codes
+
+
+def make_qp_quants(
+    x: NDArray[np.float32], nmax: int, weights: NDArray[np.float32]
+) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
+    """Non-negative codes for non-negative values: the "scales of scales" (``make_qp_quants``).
+
+    Used to quantize a super-block's sub-block scales (and mins) with an imatrix. With
+    ``max = max(x)``: the trial inverse scales ``(nmax + k/10) / max`` for ``k = 0, ±1..±4``,
+    codes ``l = min(nmax, nearest_int(iscale x))``, keep the trial with the lowest
+    ``Σ w (x - l/iscale)²`` (strictly); then coordinate descent on the codes as in
+    :func:`make_q3_quants` (codes in ``[0, nmax]``, a move needs ``slx > 0`` and ``sl2 > 0``), and
+    return the least-squares ``d = Σ w x l / Σ w l²``.
+
+    Parameters
+    ----------
+    x : ndarray of float32, shape (n, nb)
+        Non-negative values (sub-block scales or mins), one super-block per column.
+    nmax : int
+        Largest code (15 for Q2_K, 63 for Q4_K/Q5_K).
+    weights : ndarray of float32, shape (n, nb)
+
+    Returns
+    -------
+    scale : ndarray of float32, shape (nb,)
+    codes : ndarray of uint8, shape (n, nb)
+    """
+    mx = np.maximum(x.max(axis=0), F32(0))
+    zero = mx < GROUP_MAX_EPS
+    mx = np.where(zero, F32(1), mx)
+    w = weights
+    iscale = F32(nmax) / mx
+    scale0 = F32(1) / iscale
+    lv = _rint(x * iscale)  # the first trial is not clipped to nmax
+    diff = x - scale0 * lv
+    best_mse = ordered_sum(w * diff * diff)
+    for k in range(-4, 5):
+        if k == 0:
+            continue
+        iscale_k = (F32(0.1) * F32(k) + F32(nmax)) / mx
+        scale_k = F32(1) / iscale_k
+        lk = np.minimum(_rint(x * iscale_k), F32(nmax))
+        diff = x - scale_k * lk
+        mse = ordered_sum(w * diff * diff)
+        better = mse < best_mse
+        best_mse = np.where(better, mse, best_mse)
+        iscale = np.where(better, iscale_k, iscale)
+    lv = np.minimum(_rint(x * iscale), F32(nmax))
+    sums = ordered_sum(w * x * lv), ordered_sum(w * lv * lv)
+    lv = np.mod(lv, F32(256))  # the codes are uint8_t in the reference
+    sumlx, suml2 = _descend(x, w, lv, -(2**30), nmax, need_both_positive=True, sums=sums,
+                            wrap_u8=True)  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where((suml2 > 0) & ~zero, sumlx / suml2, F32(0))
+    codes = lv.astype(np.int64).astype(np.uint8)
+    codes[:, zero] = 0
+    return scale, codes
+
+
+def _first_zero_min(x: NDArray[np.float32], mn: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The reference's running minimum keeps the first of ``0.0``/``-0.0``: restore its sign."""
+    at_zero = mn == 0
+    if at_zero.any():
+        cols = x[:, at_zero]
+        first = np.zeros(cols.shape[1], F32)
+        for i in range(cols.shape[0] - 1, -1, -1):
+            np.copyto(first, cols[i], where=cols[i] == 0)
+        mn = mn.copy()
+        mn[at_zero] = first
+    return mn
+
+
+def make_qkx_quants(
+    x: NDArray[np.float32],
+    nmax: int,
+    weights: NDArray[np.float32],
+    rmin: float,
+    rdelta: float,
+    nstep: int,
+    *,
+    use_mad: bool = False,
+    version: int = 2,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.uint8]]:
+    """Codes with a scale and a minimum ≤ 0 by a search over the range (``make_qkx2/3_quants``).
+
+    This is the course's offset search (SPEC item 7) in code units: with ``min = min(x, 0)``,
+    ``max = max(x)``, trial ``k = 0..nstep`` uses the inverse scale
+    ``iscale_k = (nmax + rmin + k·rdelta) / (max - min)`` — the number of steps spanned by the
+    range is perturbed, not the range itself, so the search is the same for ``x`` and ``c·x``
+    (scale invariant). Each trial rounds ``l = clip(nearest_int(iscale_k (x - min)), 0, nmax)``,
+    refits ``scale`` and ``min`` by weighted least squares (the 2×2 normal equations,
+    ``D = Σw Σwl² - (Σwl)²``; if the fitted min is positive it is set to 0 and
+    ``scale = Σwxl / Σwl²``), and is kept when its error ``Σ w (scale l + min - x)²``
+    (``|…|`` with ``use_mad``) is strictly lower. Note that ``min`` in the next trial's rounding
+    is the best one so far, as in the reference.
+
+    ``version=3`` is ``make_qkx3_quants``: the same search, used with an imatrix (and a finer
+    grid ``rmin=-0.9, rdelta=0.05, nstep=36``); it treats ``max <= min`` as degenerate and guards
+    the rounding of a trial whose range has collapsed (``l = 0`` unless ``v > 0``).
+
+    Parameters
+    ----------
+    x, weights : ndarray of float32, shape (n, nb)
+        Blocks of values and their weights, one block per column.
+    nmax : int
+        Largest code (3, 15 or 31).
+    rmin, rdelta : float
+        First perturbation of ``nmax`` and its step.
+    nstep : int
+        Number of steps (``nstep + 1`` trials after the plain min/max one).
+    use_mad : bool
+        Absolute instead of squared error (Q2_K without an imatrix).
+
+    Returns
+    -------
+    scale : ndarray of float32, shape (nb,)
+    the_min : ndarray of float32, shape (nb,)
+        ``-min`` (≥ 0): decoding is ``scale*l - the_min``.
+    codes : ndarray of uint8, shape (n, nb)
+    """
+    w = weights
+    mn = _first_zero_min(x, x.min(axis=0))
+    mx = x.max(axis=0)
+    mn = np.where(mn > 0, F32(0), mn)
+    degenerate = (mx <= mn) if version == 3 else (mx == mn)
+    sum_w = ordered_sum(w, from_zero=False)
+    sum_x = ordered_sum(w * x, from_zero=False)
+    span = np.where(degenerate, F32(1), mx - mn)
+    iscale = F32(nmax) / span
+    scale = F32(1) / iscale
+    # The codes of a trial follow from its inverse scale and the min it rounded with, so only
+    # those two numbers per block are kept for the best trial; its codes are recomputed once at
+    # the end (cheaper than selecting a whole code array after every trial).
+    best_iscale, best_round_min = iscale, mn
+    work = np.empty_like(x)
+
+    def codes_for(iscale: NDArray, round_min: NDArray, out: NDArray) -> NDArray:
+        """``clip(nearest_int(iscale (x - round_min)), 0, nmax)`` as float32, into ``out``."""
+        np.subtract(x, round_min, out=out)
+        out *= iscale
+        if version != 3 or np.all(np.isfinite(iscale)):
+            np.clip(out, F32(0), F32(nmax), out=out)
+        else:  # qkx3's guard: a trial whose range collapsed rounds to 0 where v is not > 0
+            np.fmax(out, F32(0), out=out)
+            np.fmin(out, F32(nmax), out=out)
+        return _rint(out)
+
+    def error(s: NDArray, m: NDArray, lv: NDArray) -> NDArray:
+        """``Σ w (s l + m - x)²`` (or ``Σ w |s l + m - x|``) in the reference's order."""
+        diff = np.multiply(s, lv, out=work)
+        diff += m
+        diff -= x
+        if use_mad:
+            np.abs(diff, out=diff)
+        else:
+            diff *= diff
+        diff *= w
+        return ordered_sum(diff)
+
+    lv = codes_for(iscale, mn, np.empty_like(x))
+    best_error = error(scale, mn, lv)
+    usable = ~degenerate
+    best_iscale, best_round_min = best_iscale.copy(), best_round_min.copy()
+    wl = np.empty_like(x)
+    tmp = np.empty_like(x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for k in range(nstep + 1):
+            step = F32(rmin) + F32(rdelta) * F32(k) + F32(nmax)
+            iscale = step / (mx - mn)
+            if version != 3:
+                iscale = np.where(degenerate, F32(0), iscale)
+            lv = codes_for(iscale, mn, lv)
+            np.multiply(w, lv, out=wl)
+            sum_l = ordered_sum(wl)
+            sum_l2 = ordered_sum(np.multiply(wl, lv, out=tmp))
+            sum_xl = ordered_sum(np.multiply(wl, x, out=tmp))
+            det = sum_w * sum_l2 - sum_l * sum_l
+            ok = det > 0
+            this_scale = (sum_w * sum_xl - sum_x * sum_l) / det
+            this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det
+            clamp = this_min > 0
+            this_min = np.where(clamp, F32(0), this_min)
+            this_scale = np.where(clamp, sum_xl / sum_l2, this_scale)
+            cur = error(this_scale, this_min, lv)
+            better = cur < best_error
+            better &= ok
+            better &= usable
+            if better.any():
+                np.copyto(best_iscale, iscale, where=better)
+                np.copyto(best_round_min, mn, where=better)
+                np.copyto(best_error, cur, where=better)
+                np.copyto(scale, this_scale, where=better)
+                mn = np.where(better, this_min, mn)
+        codes = codes_for(best_iscale, best_round_min, lv).astype(np.uint8)
+    codes[:, degenerate] = 0
+    return np.where(degenerate, F32(0), scale), -mn, codes
+
+
+def make_qkx2_quants(
+    x: NDArray[np.float32],
+    nmax: int,
+    weights: NDArray[np.float32],
+    rmin: float,
+    rdelta: float,
+    nstep: int,
+    *,
+    use_mad: bool = False,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.uint8]]:
+    """llama.cpp's ``make_qkx2_quants`` (no imatrix): :func:`make_qkx_quants` with version 2.
+
+    Q2_K uses ``(nmax=3, weights=|x|, rmin=-0.5, rdelta=0.1, nstep=15, use_mad=True)``; Q4_K
+    ``(15, sqrt(mean x²) + |x|, -1.0, 0.1, 20)`` and Q5_K ``(31, …, -0.5, 0.1, 15)``.
+
+    Examples
+    --------
+    One block of 4 values (one column) that the grid ``-1 + 1.5 l`` fits exactly:
+
+    >>> x = np.array([[-1.0], [0.5], [2.0], [3.5]], np.float32)
+    >>> scale, the_min, codes = make_qkx2_quants(x, 3, np.ones_like(x), -0.5, 0.1, 15)
+    >>> float(scale[0]), float(the_min[0]), codes[:, 0].tolist()
+    (1.5, 1.0, [0, 1, 2, 3])
+    """
+    return make_qkx_quants(x, nmax, weights, rmin, rdelta, nstep, use_mad=use_mad, version=2)
+
+
+def make_qkx3_quants(
+    x: NDArray[np.float32],
+    nmax: int,
+    weights: NDArray[np.float32],
+    rmin: float = -0.9,
+    rdelta: float = 0.05,
+    nstep: int = 36,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.uint8]]:
+    """llama.cpp's ``make_qkx3_quants`` (imatrix paths of Q2_K, Q4_K, Q5_K, Q4_1, Q5_1).
+
+    :func:`make_qkx_quants` with version 3 and, by default, the grid every caller uses:
+    ``nmax + rmin + k·rdelta`` for ``k = 0..36``, i.e. ``nmax - 0.9 … nmax + 0.9`` in steps of
+    0.05.
+    """
+    return make_qkx_quants(x, nmax, weights, rmin, rdelta, nstep, version=3)

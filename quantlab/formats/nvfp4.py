@@ -1,0 +1,106 @@
+"""NVFP4: E2M1 values in sub-blocks of 16, each with an unsigned E4M3 scale, as GGUF/llama.cpp.
+
+Layout of a block of 64 values (36 bytes, 4.5 bits per weight): 4 scale bytes ``d[s]`` (UE4M3:
+4 exponent bits with bias 7, 3 mantissa bits, no sign), then 4 × 8 bytes of nibbles; sub-block
+``s`` uses bytes ``8s .. 8s+7``, byte ``j`` holding code ``j`` (low half) and ``j + 8`` (high).
+
+    x_hat = E2M1(code) * UE4M3(d[s])
+
+llama.cpp (``quantize_row_nvfp4_ref``) stores half the scale with the doubled E2M1 integers
+``K`` of :mod:`quantlab.formats.mxfp4`. Its rule, reproduced in float32:
+
+- ``amax = max|x|`` of the sub-block; the scale byte is ``ue4m3(amax / 6)``, rounded the C way:
+  the top 3 mantissa bits of the float32 plus its 4th bit (round half up on the truncated
+  bits), ``man = int(x*512 + 0.5)`` below ``2**-6``, and every value from ``2**8`` on saturated
+  to the code ``0x7E`` (448);
+- each value gets the first code minimizing ``|K[i]*d - x|`` with the decoded half scale ``d``.
+
+Unlike MXFP4, the scale has 3 mantissa bits, so ``amax`` lands near 6 scale units and little
+is clipped; the price is 8 scale bits per 16 values instead of per 32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._rows import as_bytes, as_imatrix, as_rows, by_chunks, pack_halves, unpack_halves
+from .mxfp4 import KVALUES, nearest_kvalue
+
+NAME = "NVFP4"
+BLOCK_SIZE = 64
+SUB_BLOCK = 16
+N_SUB = BLOCK_SIZE // SUB_BLOCK
+BYTES_PER_BLOCK = N_SUB + BLOCK_SIZE // 2
+BITS_PER_WEIGHT = 8 * BYTES_PER_BLOCK / BLOCK_SIZE
+
+
+def ue4m3_half(code: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Half the value of UE4M3 scale bytes (bit 7 ignored; 0 and 0x7F decode to 0)."""
+    c = code.astype(np.int32)
+    exp, man = (c >> 3) & 15, (c & 7).astype(np.float32)
+    raw = np.where(
+        exp == 0,
+        np.ldexp(man, -9),
+        np.ldexp(np.float32(1) + man / np.float32(8), exp - 7),
+    ).astype(np.float32)
+    return np.where((code == 0) | (code == 0x7F), np.float32(0), raw * np.float32(0.5))
+
+
+def to_ue4m3(v: NDArray[np.float32]) -> NDArray[np.uint8]:
+    """llama.cpp's float32 to UE4M3 scale byte (see the module docstring), vectorized."""
+    v = np.minimum(np.where(v > 0, v, np.float32(0)), np.float32(448)).astype(np.float32)
+    bits = v.view(np.uint32).astype(np.int64)
+    exp = ((bits >> 23) & 0xFF) - 127 + 7
+    man = ((bits >> 20) & 7) + ((bits >> 19) & 1)
+    carry = man > 7
+    exp = np.where(carry, exp + 1, exp)
+    normal = np.where(exp >= 15, 0x7E, (np.maximum(exp, 0) << 3) | np.where(carry, 0, man))
+    sub = np.clip((v * np.float32(512) + np.float32(0.5)).astype(np.int64), 0, 7)
+    first_exp = ((bits >> 23) & 0xFF) - 127 + 7
+    code = np.where(first_exp <= 0, sub, np.where(first_exp >= 15, 0x7E, normal))
+    return np.where(v > 0, code, 0).astype(np.uint8)
+
+
+def quantize(
+    x: ArrayLike, w: ArrayLike | None = None, *, imatrix: ArrayLike | None = None
+) -> NDArray[np.uint8]:
+    """NVFP4 blocks of ``x`` (last axis cut into blocks of 64), equal to llama.cpp's bytes.
+
+    Parameters
+    ----------
+    x : array_like
+        Finite values, shape ``(..., n)``, ``n`` a multiple of 64.
+    w : None
+        Not supported; pass ``imatrix``.
+    imatrix : array_like, optional
+        Checked but not used: llama.cpp's NVFP4 ignores it too.
+
+    Returns
+    -------
+    ndarray of uint8
+        Shape ``(..., n // 64 * 36)``.
+    """
+    if w is not None:
+        raise ValueError("w is not supported for NVFP4")
+    rows = as_rows(x, BLOCK_SIZE, NAME)
+    as_imatrix(imatrix, rows.shape[1])
+    subs = rows.reshape(-1, SUB_BLOCK)
+    scales = np.empty(subs.shape[0], np.uint8)
+    qs = np.empty((subs.shape[0], SUB_BLOCK // 2), np.uint8)
+    for s in by_chunks(subs.shape[0]):
+        b = subs[s]
+        scales[s] = to_ue4m3(np.abs(b).max(axis=1) / np.float32(6))
+        qs[s] = pack_halves(nearest_kvalue(b, ue4m3_half(scales[s])[:, None]))
+    n_blocks = subs.shape[0] // N_SUB
+    out = np.concatenate([scales.reshape(n_blocks, N_SUB), qs.reshape(n_blocks, -1)], axis=1)
+    return out.reshape(*np.shape(x)[:-1], -1)
+
+
+def dequantize(data: ArrayLike) -> NDArray[np.float32]:
+    """``x_hat = KVALUES[code] * ue4m3_half(d[s])`` in float32, equal to ``gguf.quants``."""
+    b = as_bytes(data, BYTES_PER_BLOCK)
+    blocks = b.reshape(-1, BYTES_PER_BLOCK)
+    d = ue4m3_half(blocks[:, :N_SUB]).reshape(-1, 1)
+    codes = unpack_halves(blocks[:, N_SUB:].reshape(-1, SUB_BLOCK // 2))
+    return (KVALUES[codes] * d).reshape(*b.shape[:-1], -1)
