@@ -19,6 +19,7 @@ import json
 import os
 import pkgutil
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -228,6 +229,40 @@ html_theme_options = {
     "use_download_button": True,  # lets a learner download the .ipynb of a page
     "use_fullscreen_button": False,
 }
+
+
+def repository_url() -> str | None:
+    """The project's repository: ``[project.urls] Repository`` in pyproject.toml, else the
+    clone's ``origin`` remote (as an https URL), else None (then the site shows no button)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = None
+    if tomllib is not None:
+        meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+        url = meta.get("project", {}).get("urls", {}).get("Repository")
+        if url:
+            return url
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(ROOT), "remote", "get-url", "origin"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    url = proc.stdout.strip()
+    if proc.returncode != 0 or not url or Path(url).exists():  # a local path is no web page
+        return None
+    ssh = re.match(r"^git@([^:]+):(.+?)(\.git)?$", url)
+    return f"https://{ssh[1]}/{ssh[2]}" if ssh else re.sub(r"\.git$", "", url)
+
+
+REPOSITORY = repository_url()
+if REPOSITORY:
+    html_theme_options |= {"repository_url": REPOSITORY, "use_repository_button": True}
 html_context = {"default_mode": "light"}  # figures are drawn on white; readers can switch
 html_favicon = "_static/favicon.svg"
 html_show_sourcelink = False

@@ -8,12 +8,18 @@ server. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import html
 import importlib
 import inspect
 import json
 import re
 import subprocess
 import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -136,6 +142,27 @@ def test_site_needs_no_cdn(site: Path) -> None:
                 if needle in line and ("<script" in line or "stylesheet" in line):
                     offenders.append(f"{page.relative_to(site)}: {line.strip()[:160]}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_site_links_to_the_install_commands_and_the_repository(site: Path) -> None:
+    """The landing page leads to the install page, which holds the README's two commands."""
+    landing = (site / "index.html").read_text(encoding="utf-8")
+    assert 'href="install.html"' in landing, "the landing page does not link to the install page"
+    install = (site / "install.html").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(
+        r"```bash\n(.*?)\n```",
+        readme.split("<!-- install -->")[1].split("<!-- /install -->")[0],
+        flags=re.S,
+    )
+    assert len(commands) == 2, "the README's install section should hold its two commands"
+    text = html.unescape(re.sub(r"<[^>]+>", "", install))
+    for command in commands:
+        assert command in text, f"install page lacks the README's command {command[:60]!r}"
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    url = meta["project"].get("urls", {}).get("Repository")
+    if url:  # pyproject's [project.urls] Repository: the theme's repository button
+        assert f'href="{url}"' in landing, f"no link to the repository {url}"
 
 
 # -- In the browser -------------------------------------------------------------------------------
