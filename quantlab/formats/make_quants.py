@@ -405,7 +405,6 @@ def make_qkx_quants(
     x_min = x.min(axis=0)
     mn = _first_zero(x, x_min)
     mx = _first_zero(x, x.max(axis=0))
-    x_min = x_min.astype(np.float64)
     mn = np.where(mn > 0, F32(0), mn)
     degenerate = (mx <= mn) if version == 3 else (mx == mn)
     sum_w = ordered_sum(w, from_zero=False)
@@ -423,11 +422,11 @@ def make_qkx_quants(
         """``clip(nearest_int(iscale (x - round_min)), 0, nmax)`` as float32, into ``out``."""
         np.subtract(x, round_min, out=out)
         out *= iscale
-        # |v| <= |iscale| * max(|max - min_r|, |x_min - min_r|) per block (float64, with room)
+        # |v| <= |iscale| * max(|max - min_r|, |x_min - min_r|) per block (with room to spare)
         with np.errstate(invalid="ignore", over="ignore"):
-            reach = np.maximum(np.abs(mx - round_min.astype(np.float64)), np.abs(x_min - round_min))
-            bound = (np.abs(iscale.astype(np.float64)) * reach).max() * 1.001
-        if not bound <= 4194303 and not max(out.max(), -out.min()) <= F32(4194303):
+            reach = np.maximum(np.abs(mx - round_min), np.abs(x_min - round_min))
+            bound = (np.abs(iscale) * reach).max()
+        if not bound <= F32(4e6) and not max(out.max(), -out.min()) <= F32(4194303):
             # A trial whose range has collapsed (the best min so far reached max): inf, NaN or
             # huge values, which the reference's nearest_int turns into these integers.
             out[...] = np.clip(nearest_int(out), 0, nmax)
