@@ -80,6 +80,11 @@ def _cases(n: int) -> dict[str, np.ndarray]:
         "sub_block_magnitudes": rng.standard_normal((4, n))
         * np.repeat(10.0 ** rng.uniform(-6, 4, (4, n // 16)), 16, axis=1),
         "sparse": rng.standard_normal((4, n)) * (rng.random((4, n)) < 0.1),
+        "sparse_signed_zeros": np.where(
+            rng.random((6, n)) < 0.9,
+            np.where(rng.random((6, n)) < 0.5, -0.0, 0.0),
+            -np.abs(rng.standard_normal((6, n))),
+        ),
         "positive": rng.uniform(2, 3, (2, n)),
         "negative": rng.uniform(-3, -2, (2, n)),
     }
@@ -127,8 +132,26 @@ def test_legacy_plain_bytes_match_llama_cpp_except_signed_zeros(name: str) -> No
     # quantlab follows gguf for a block whose extreme value or minimum is a zero of either sign
     # (see the legacy module docstring); every other block is llama.cpp's too.
     for case, x in CASES.items():
-        if case not in ("signed_zeros", "sparse"):
+        if case not in ("signed_zeros", "sparse", "sparse_signed_zeros"):
             assert_matches_c(x, name, None, case)
+
+
+def test_collapsed_range_in_make_qkx3_quants() -> None:
+    # Found by a random search: values <= 0 with many signed zeros and weight only on a few of
+    # them. The fitted min reaches max = -0.0 (the running max keeps x[0] = -0.0), the next
+    # trial's inverse scale is -inf, and the reference's nearest_int turns inf/NaN into codes 0.
+    x = np.zeros(32, np.float32)
+    x[[1, 19, 21, 24, 31]] = [-0.6240858, -1.0453908, -0.05082993, -2.9745042, -0.8654976]
+    x[[0, 2, 4, 6, 7, 11, 14, 15, 16, 20, 25, 26, 30]] = -0.0
+    qw = np.zeros(32, np.float32)
+    qw[[2, 11, 21, 27]] = [0.003608825, 0.26971045, 0.010410026, 9.047248]
+    ref = ggml_quantize(x, "Q4_1", qw)
+    assert ref[:2].view(np.float16)[0] == np.float16(-3.8e-06)  # the case really is hit
+    for name in ("Q4_1", "Q5_1"):
+        assert_matches_c(x, name, qw, "collapsed range")
+    xk, qk = np.tile(x, 8), np.tile(qw, 8)
+    for name in ("Q2_K", "Q4_K", "Q5_K"):
+        assert_matches_c(xk, name, qk, "collapsed range")
 
 
 def test_q8_0_ignores_the_imatrix() -> None:
@@ -246,6 +269,10 @@ def test_ordered_sum_adds_in_order() -> None:
         acc = acc + row
     assert bits_equal(make_quants.ordered_sum(t), acc)
     assert not bits_equal(np.ascontiguousarray(t.T).sum(axis=1), acc)  # pairwise differs
+    for col in range(20):  # one column alone is a contiguous vector: still in order
+        one = np.ascontiguousarray(t[:, col : col + 1])
+        assert bits_equal(make_quants.ordered_sum(one), acc[col : col + 1])
+        assert bits_equal(make_quants.ordered_sum(one, from_zero=False), acc[col : col + 1])
     neg_zero = np.full((3, 2), -0.0, np.float32)
     assert np.signbit(make_quants.ordered_sum(neg_zero, from_zero=False)).all()
     assert not np.signbit(make_quants.ordered_sum(neg_zero)).any()

@@ -57,7 +57,14 @@ def ordered_sum(terms: NDArray[np.float32], *, from_zero: bool = True) -> NDArra
     C-contiguous array adds the rows in that same order (NumPy's pairwise summation only applies
     along the contiguous axis), so this is bit-exact with the C loop. ``from_zero=False`` is a
     loop started at ``t0`` instead of ``0`` (they differ only in the sign of an all ``-0.0`` sum).
+    A single column is contiguous, and NumPy would sum it pairwise: it is added in a loop.
     """
+    if terms.ndim == 2 and terms.shape[1] == 1:
+        # One column is a contiguous vector, which NumPy would sum pairwise: add in order.
+        s = np.zeros(1, F32) if from_zero else terms[0].copy()
+        for t in terms if from_zero else terms[1:]:
+            s += t
+        return s
     s = np.add.reduce(terms, axis=0)  # NumPy starts the reduction at +0.0, as from_zero does
     if not from_zero:
         # Started at t0 instead, the sum differs only when every term is -0.0 (it stays -0.0).
@@ -326,17 +333,22 @@ def make_qp_quants(
     return scale, codes
 
 
-def _first_zero_min(x: NDArray[np.float32], mn: NDArray[np.float32]) -> NDArray[np.float32]:
-    """The reference's running minimum keeps the first of ``0.0``/``-0.0``: restore its sign."""
-    at_zero = mn == 0
+def _first_zero(x: NDArray[np.float32], m: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Restore the sign of a zero running min (or max) of each column as the reference has it.
+
+    The reference's running minimum and maximum start at ``x[0]`` and move only on a strict
+    comparison, so where the extreme is zero it is the first ``+0.0``/``-0.0`` in the column. The
+    sign matters: ``max - min`` can then be ``-0.0`` and a trial's inverse scale ``-inf``.
+    """
+    at_zero = m == 0
     if at_zero.any():
         cols = x[:, at_zero]
         first = np.zeros(cols.shape[1], F32)
         for i in range(cols.shape[0] - 1, -1, -1):
             np.copyto(first, cols[i], where=cols[i] == 0)
-        mn = mn.copy()
-        mn[at_zero] = first
-    return mn
+        m = m.copy()
+        m[at_zero] = first
+    return m
 
 
 def make_qkx_quants(
@@ -364,8 +376,10 @@ def make_qkx_quants(
     is the best one so far, as in the reference.
 
     ``version=3`` is ``make_qkx3_quants``: the same search, used with an imatrix (and a finer
-    grid ``rmin=-0.9, rdelta=0.05, nstep=36``); it treats ``max <= min`` as degenerate and guards
-    the rounding of a trial whose range has collapsed (``l = 0`` unless ``v > 0``).
+    grid ``rmin=-0.9, rdelta=0.05, nstep=36``); it treats ``max <= min`` as degenerate. When the
+    best min so far has reached ``max`` a trial's inverse scale is infinite; the codes are then
+    what the reference's ``nearest_int`` makes of inf and NaN (0 after the clip), as in the
+    ggml built by ggml-python 0.0.45 (newer llama.cpp guards this case explicitly).
 
     Parameters
     ----------
@@ -388,8 +402,9 @@ def make_qkx_quants(
     codes : ndarray of uint8, shape (n, nb)
     """
     w = weights
-    mn = _first_zero_min(x, x.min(axis=0))
-    mx = x.max(axis=0)
+    x_min = x.min(axis=0)
+    mn = _first_zero(x, x_min)
+    mx = _first_zero(x, x.max(axis=0))
     mn = np.where(mn > 0, F32(0), mn)
     degenerate = (mx <= mn) if version == 3 else (mx == mn)
     sum_w = ordered_sum(w, from_zero=False)
@@ -407,11 +422,16 @@ def make_qkx_quants(
         """``clip(nearest_int(iscale (x - round_min)), 0, nmax)`` as float32, into ``out``."""
         np.subtract(x, round_min, out=out)
         out *= iscale
-        if version != 3 or np.all(np.isfinite(iscale)):
-            np.clip(out, F32(0), F32(nmax), out=out)
-        else:  # qkx3's guard: a trial whose range collapsed rounds to 0 where v is not > 0
-            np.fmax(out, F32(0), out=out)
-            np.fmin(out, F32(nmax), out=out)
+        # |v| <= |iscale| * max(|max - min_r|, |x_min - min_r|) per block (with room to spare)
+        with np.errstate(invalid="ignore", over="ignore"):
+            reach = np.maximum(np.abs(mx - round_min), np.abs(x_min - round_min))
+            bound = (np.abs(iscale) * reach).max()
+        if not bound <= F32(4e6) and not max(out.max(), -out.min()) <= F32(4194303):
+            # A trial whose range has collapsed (the best min so far reached max): inf, NaN or
+            # huge values, which the reference's nearest_int turns into these integers.
+            out[...] = np.clip(nearest_int(out), 0, nmax)
+            return out
+        np.clip(out, F32(0), F32(nmax), out=out)
         return _rint(out)
 
     def error(s: NDArray, m: NDArray, lv: NDArray) -> NDArray:
