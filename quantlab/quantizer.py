@@ -59,6 +59,55 @@ class QuantResult:
     n_iter: int | None = None
 
 
+class _CandidateTable(Table):
+    """The default search's table, computed in float64 when it is first looked at.
+
+    The search compares its candidates in float32 (fast); the table re-evaluates each one
+    exactly (round with the candidate's parameters, refit, both errors), so that its rows obey
+    "a refit never hurts" to the last digit. Columns: ``offset`` (the candidate's scale before
+    refit relative to min/max rounding's, minus 1: ``scale0 * qmax / range - 1``), per-tensor
+    ``scale`` (and ``min``) after refit, ``error_before``, ``error_after``; multi-group rows are
+    means over the groups. The last row is the polish (rounding at the best candidate's refitted
+    parameters, refitted again); the chosen row is marked.
+    """
+
+    def __init__(self, scheme: Scheme, xg: NDArray, wg: NDArray | None, out: dict) -> None:
+        self.digits = 4
+        self._args = (scheme, xg, wg, out)
+        self._cache: tuple[dict[str, NDArray], int] | None = None
+
+    def _compute(self) -> tuple[dict[str, NDArray], int]:
+        if self._cache is None:
+            scheme, xg, wg, out = self._args
+            wg = np.ones_like(xg) if wg is None else wg
+            ev = _search.candidate_errors(scheme, xg, wg, out["scale_round"], out["min_round"])
+            after = ev["after"]
+            after[:, -1] = out["error_after"][:, -1]  # the polish, as the search computed it
+            best = int(np.argmin(after.mean(axis=0)))
+            cols: dict[str, NDArray] = {"offset": out["offset_rel"].mean(axis=0)}
+            if xg.shape[0] == 1:
+                best = int(out["best"][0])
+                after[0, best] = out["error"][0]
+                cols["scale"] = ev["scale"][0]
+                cols["scale"][-1] = out["scale_after"][0, -1]
+                if scheme.use_min:
+                    cols["min"] = ev["min"][0]
+                    cols["min"][-1] = out["min_after"][0, -1]
+            cols["error_before"] = ev["before"].mean(axis=0)
+            cols["error_after"] = after.mean(axis=0)
+            self._cache = (cols, best)
+            self._args = None  # the data is no longer needed
+        return self._cache
+
+    @property
+    def _columns(self) -> dict[str, NDArray]:  # type: ignore[override]
+        return self._compute()[0]
+
+    @property
+    def best(self) -> int:  # type: ignore[override]
+        return self._compute()[1]
+
+
 class Quantizer:
     """n-bit quantizer of the llama.cpp "min" convention, per tensor, channel or block.
 
@@ -263,23 +312,30 @@ class Quantizer:
             before and after refit; per group: offset and mean errors over groups).
         """
         relative = check_bool(relative, "relative")
-        xa, xg, wg = self._groups(x, w)
-        if offsets is None:
-            grid = _search.DEFAULT_RELATIVE_OFFSETS if relative else _search.REFERENCE_OFFSETS
+        xa = as_float_array(x, "x")
+        xg = self.grouping.to_groups(xa)
+        wg = None if w is None else self.grouping.to_groups(as_weights(w, xa.shape))
+        if offsets is None and relative:
+            out = _search.code_search(self.scheme, xg, wg)
+            table: Table = _CandidateTable(self.scheme, xg, wg, out)
         else:
-            grid = as_float_array(offsets, "offsets").ravel()
-        out = _search.grid_search(self.scheme, xg, wg, np.asarray(grid, float), relative)
-        best = int(np.argmin(out["error_after"].mean(axis=0)))
-        cols: dict[str, NDArray] = {"offset": np.asarray(grid, float)}
-        if xg.shape[0] == 1:
-            best = int(np.argmin(out["error_after"][0]))
-            cols["scale"] = out["scale_after"][0]
-            if self.use_min:
-                cols["min"] = out["min_after"][0]
-        cols["error_before"] = out["error_before"].mean(axis=0)
-        cols["error_after"] = out["error_after"].mean(axis=0)
-        # The chosen candidate's error as the table computed it: .error equals its best row.
-        table = Table(cols, best=best)
+            if offsets is None:
+                grid = _search.REFERENCE_OFFSETS
+            else:
+                grid = as_float_array(offsets, "offsets").ravel()
+            wg = np.ones_like(xg) if wg is None else wg
+            out = _search.grid_search(self.scheme, xg, wg, np.asarray(grid, float), relative)
+            best = int(np.argmin(out["error_after"].mean(axis=0)))
+            cols: dict[str, NDArray] = {"offset": np.asarray(grid, float)}
+            if xg.shape[0] == 1:
+                best = int(np.argmin(out["error_after"][0]))
+                cols["scale"] = out["scale_after"][0]
+                if self.use_min:
+                    cols["min"] = out["min_after"][0]
+            cols["error_before"] = out["error_before"].mean(axis=0)
+            cols["error_after"] = out["error_after"].mean(axis=0)
+            # The chosen candidate's error as the table computed it: .error equals its best row.
+            table = Table(cols, best=best)
         q, scale, minimum, error = out["q"], out["scale"], out["min"], out["error"]
         return self._result(xa, xg, wg, q, scale, minimum, "search", error=error, table=table)
 

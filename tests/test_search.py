@@ -303,7 +303,10 @@ def test_per_block_search_equals_per_tensor_search_on_each_block():
     w = rng.uniform(size=(3, 24))
     for use_min in (False, True):
         res = ql.Quantizer(4, use_min, block_size=8).search(x, w)
-        assert len(res.table) == len(ql.DEFAULT_RELATIVE_OFFSETS)
+        # One row per candidate of the code-unit grid (and the local steps), plus the polish.
+        steps = ql.search.CODE_STEPS_MIN if use_min else ql.search.CODE_STEPS_SYMMETRIC
+        extra = len(ql.search.LOCAL_STEPS_MIN) if use_min else 0
+        assert len(res.table) == len(steps) + extra + 1
         errs_after = []
         for r in range(3):
             for b in range(3):
