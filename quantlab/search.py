@@ -24,6 +24,7 @@ about ``CHUNK_ELEMENTS`` array elements so that large tensors fit in memory.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,7 +55,7 @@ def _chunked(
     starts = list(range(0, n_groups, step))
     if len(starts) > 1 and n_groups - starts[-1] == 1:
         starts.pop()  # never a chunk of one group (see code_search): the last one grows by one
-    ends = starts[1:] + [n_groups]
+    ends = [*starts[1:], n_groups]
     first = fn(slice(0, ends[0]))
     if len(starts) == 1:
         return first
@@ -115,7 +116,12 @@ def grid_search(scheme: Scheme, xg: NDArray, wg: NDArray, offsets: NDArray, rela
         wsel = selection_weights(w)
         g = x.shape[0]
         with np.errstate(over="ignore"):  # an offset beyond the float range is invalid anyway
-            off = offsets[None, :] * (scheme.data_range(x) if relative else 1.0 / unit)  # (g, K)
+            # (g, K); absolute offsets in units of x / 2**e: offset / 2**e (0 stays 0, never
+            # 0 * inf), beyond the float range an impossible candidate.
+            if relative:
+                off = offsets[None, :] * scheme.data_range(x)
+            else:
+                off = np.where(offsets[None, :] == 0, 0.0, offsets[None, :] / unit)
         off = np.where(np.isfinite(off), off, -np.inf)
         before = np.full((g, k), np.inf)
         after = np.full((g, k), np.inf)
@@ -212,9 +218,12 @@ def _candidates(scheme: Scheme, xt: NDArray, wt: NDArray | None, steps: NDArray)
     wl = lv if wt is None else np.empty_like(x32)  # w * codes
     if not scheme.use_min:
         m = _signed_extreme(xt)
+        moved = np.zeros(g, bool)  # the grid's delta = 0 is not min/max rounding
         if wt is not None:  # the grid spans the values that count (a zero weight does not)
             m_w = _signed_extreme(np.where(wt > 0, xt, 0.0))
+            m_all = m
             m = np.where(np.abs(m_w) > 2.0**-30 * np.abs(m), m_w, m)  # not float32-tiny
+            moved = m != m_all
         nmax = -scheme.qmin
         live = m != 0
         d0 = np.where(live, -m / (nmax + steps[:, None]), 0.0)  # (K, g): x ~ d0 * l
@@ -233,8 +242,16 @@ def _candidates(scheme: Scheme, xt: NDArray, wt: NDArray | None, steps: NDArray)
         before = swxx - 2 * d0 * sxl + d0 * d0 * sll
         after = swxx - np.where(ok, sxl * sxl / safe, 0.0)
         fit = np.where(ok, sxl / safe, 0.0)
-        return {"s0": d0, "m0": None, "before": np.maximum(before, 0.0),
-                "after": np.maximum(after, 0.0), "fit_s": fit, "fit_m": None, "swxx": swxx}
+        return {
+            "s0": d0,
+            "m0": None,
+            "before": np.maximum(before, 0.0),
+            "after": np.maximum(after, 0.0),
+            "fit_s": fit,
+            "fit_m": None,
+            "swxx": swxx,
+            "moved": moved,
+        }
 
     nmax = scheme.qmax
     hi, m_cur = xt.max(axis=0), xt.min(axis=0)  # m_cur: the minimum the candidates round around
@@ -242,7 +259,11 @@ def _candidates(scheme: Scheme, xt: NDArray, wt: NDArray | None, steps: NDArray)
         hi_w = np.where(wt > 0, xt, -np.inf).max(axis=0)
         lo_w = np.where(wt > 0, xt, np.inf).min(axis=0)
         wide = hi_w - lo_w > 2.0**-30 * (hi - m_cur)  # and not float32-tiny
-        hi, m_cur = np.where(wide, hi_w, hi), np.where(wide, lo_w, m_cur)
+        hi_new, lo_new = np.where(wide, hi_w, hi), np.where(wide, lo_w, m_cur)
+        moved = (hi_new != hi) | (lo_new != m_cur)
+        hi, m_cur = hi_new, lo_new
+    else:
+        moved = np.zeros(g, bool)
     best = np.full(g, np.inf)
     kk = k + len(LOCAL_STEPS_MIN)
     s0_all, before, after = np.zeros((kk, g)), np.full((kk, g), np.inf), np.full((kk, g), np.inf)
@@ -286,9 +307,16 @@ def _candidates(scheme: Scheme, xt: NDArray, wt: NDArray | None, steps: NDArray)
         best_s = np.where(better, a, best_s)
         if j < k:
             m_cur = np.where(better, fit_m[j], m_cur)
-    return {"s0": s0_all, "m0": m0_all, "before": before, "after": after,
-            "fit_s": fit_s, "fit_m": fit_m,
-            "swxx": swxx}
+    return {
+        "s0": s0_all,
+        "m0": m0_all,
+        "before": before,
+        "after": after,
+        "fit_s": fit_s,
+        "fit_m": fit_m,
+        "swxx": swxx,
+        "moved": moved,
+    }
 
 
 def _argmin_rows(a: NDArray) -> NDArray:
@@ -362,8 +390,9 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None) -> dict:
     n_groups, size = xg.shape
     if n_groups == 1 and size <= SMALL_GROUP:
         # One small group: sum it as one column among two, exactly as inside a larger batch.
-        two = code_search(scheme, np.repeat(xg, 2, axis=0), None if wg is None else
-                          np.repeat(wg, 2, axis=0))
+        two = code_search(
+            scheme, np.repeat(xg, 2, axis=0), None if wg is None else np.repeat(wg, 2, axis=0)
+        )
         return {k: None if v is None else v[:1] for k, v in two.items()}
     steps = CODE_STEPS_MIN if scheme.use_min else CODE_STEPS_SYMMETRIC
     nominal = int(np.flatnonzero(steps == 0)[0])
@@ -406,7 +435,7 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None) -> dict:
         e_r = c["after"][nominal].copy()
         finite = np.isfinite(e_r) & np.isfinite(after_best)
         gap = np.where(finite, e_r - np.where(finite, after_best, 0.0), 0.0)
-        close = gap <= 1e-6 * size * c["swxx"]
+        close = (gap <= 1e-6 * size * c["swxx"]) | c["moved"]
         take = np.ones(g, bool)
         s_r_fit = c["fit_s"][nominal].copy()
         m_r_fit = None if m_r is None else c["fit_m"][nominal].copy()
@@ -415,7 +444,10 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None) -> dict:
         if np.any(close):
             sub = xt[:, close]
             l_r, s_rc, m_rc, e_rc = _finish(
-                scheme, sub, None if wt is None else wt[:, close], s_r[close],
+                scheme,
+                sub,
+                None if wt is None else wt[:, close],
+                s_r[close],
                 None if m_r is None else m_r[close],
             )
             s_r_fit[close], e_r[close] = s_rc, e_rc
@@ -465,7 +497,8 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None) -> dict:
             "min_after": m_all,
             # How each row rounds (the polish: at the best candidate's refitted parameters).
             "scale_round": (np.concatenate([c["s0"], s_b[None]]) * unit).T,
-            "min_round": None if m_b is None
+            "min_round": None
+            if m_b is None
             else ((np.concatenate([c["m0"], m_b[None]]) + shift) * unit).T,
         }
 
@@ -582,6 +615,65 @@ def _best_scales(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArra
     return np.concatenate(d_out, axis=1), np.concatenate(err_out, axis=1)
 
 
+#: Breakpoints sorted at once by the symmetric optimum of one large group (memory bound).
+SEGMENT_BREAKPOINTS = 1 << 20
+
+
+def _best_scale_segmented(x: NDArray, w: NDArray, n_bits: int) -> float:
+    """The best ``d`` of one large group (1-D ``x``, scaled), its breakpoints taken in segments.
+
+    The same sweep as :func:`_best_scales`, but ``t = 1/|d|`` is cut into segments of about
+    :data:`SEGMENT_BREAKPOINTS` breakpoints (boundaries at quantiles of a sample of them). The
+    state at a segment's start is computed directly (``|q_j| = clip(ceil(t|x_j| - 1/2), 0,
+    n_j)`` steps taken), so each segment only sorts its own breakpoints: the memory is a few
+    arrays of the group plus one segment, whatever the group size and bit width.
+    """
+    steps = 2 ** (n_bits - 1)
+    ax = np.abs(x)
+    sxx = float(np.sum(w * x * x))
+    rng = np.random.default_rng(0)
+    best_err, best_d = np.inf, 0.0
+    for sign in (1.0, -1.0):
+        sx = sign * x
+        n_i = np.where(sx > 0, steps - 1, np.where(sx < 0, steps, 0))
+        total = int(n_i.sum())
+        if total == 0:
+            continue
+        n_seg = max(1, -(-total // SEGMENT_BREAKPOINTS))
+        # Segment boundaries: quantiles of sampled breakpoints (element by its count, random k).
+        pick = rng.choice(len(x), size=min(200_000, 64 * n_seg), p=n_i / total)
+        sample = (rng.integers(0, n_i[pick]) + 0.5) / ax[pick]
+        inner = np.quantile(sample, np.arange(1, n_seg) / n_seg) if n_seg > 1 else []
+        bounds = np.concatenate([[0.0], inner, [np.inf]])
+        safe_ax = np.where(ax > 0, ax, 1.0)
+        for ta, tb in pairwise(bounds):
+            with np.errstate(invalid="ignore", over="ignore"):
+                k_lo = np.clip(np.ceil(ta * ax - 0.5), 0, n_i).astype(np.int64)
+                k_hi = n_i if np.isinf(tb) else np.clip(np.ceil(tb * ax - 0.5), 0, n_i)
+            k_hi = np.asarray(k_hi, np.int64)
+            sxq0 = float(np.sum(w * ax * k_lo))  # |q_j| = k_lo steps taken at t = ta
+            sqq0 = float(np.sum(w * k_lo * k_lo))
+            count = k_hi - k_lo
+            m = int(count.sum())
+            if m == 0:
+                continue
+            idx = np.repeat(np.arange(len(x)), count)
+            start = np.cumsum(count) - count
+            k = k_lo[idx] + (np.arange(m) - start[idx])
+            t = (k + 0.5) / safe_ax[idx]
+            order = np.argsort(t)
+            idx, k, t = idx[order], k[order], t[order]
+            sxq = sxq0 + np.cumsum(w[idx] * ax[idx])
+            sqq = sqq0 + np.cumsum(w[idx] * (2 * k + 1))
+            ok = sqq > 0
+            err = np.where(ok, sxx - sxq * sxq / np.where(ok, sqq, 1.0), sxx)
+            b = int(np.argmin(err))
+            if err[b] < best_err:
+                best_err = float(err[b])
+                best_d = sign * float(sxq[b] / sqq[b]) if sqq[b] > 0 else 0.0
+    return best_d
+
+
 def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]:
     """Exact optimum of the symmetric (weighted) scale per group: ``(q, d)``.
 
@@ -591,16 +683,169 @@ def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]
         raise ValueError("the exact optimum is implemented for the symmetric scale (use_min=False)")
     wsel = selection_weights(wg)
     per_group = xg.shape[1] * 2 ** (scheme.n_bits - 1) * 4
+    large = xg.shape[1] * 2 ** (scheme.n_bits - 1) > SEGMENT_BREAKPOINTS
 
     def run(sl: slice) -> dict:
         x, w = xg[sl], wsel[sl]
         unit = _unit(x)  # the squared sums of x / unit cannot underflow
-        d_both, e_both = _best_scales(x / unit, w, scheme.n_bits)
-        d = np.where(e_both[:, 1:] < e_both[:, :1], d_both[:, 1:], d_both[:, :1]) * unit
+        if large:  # one group at a time, in segments of breakpoints
+            rows = range(x.shape[0])
+            best = [_best_scale_segmented(x[i] / unit[i, 0], w[i], scheme.n_bits) for i in rows]
+            d = np.array(best)[:, None] * unit
+        else:
+            d_both, e_both = _best_scales(x / unit, w, scheme.n_bits)
+            d = np.where(e_both[:, 1:] < e_both[:, :1], d_both[:, 1:], d_both[:, :1]) * unit
         q = scheme.round(x, d, None)
         # The refit of the rounded codes is at least as good as the best state found.
         d_fit, _ = scheme.refit(x, q, w)
         return {"q": q, "d": d_fit}
 
-    out = _chunked(xg.shape[0], per_group, run)
+    out = _chunked(xg.shape[0], 1 << 30 if large else per_group, run)
     return out["q"], out["d"]
+
+
+# -- the optimum with a minimum -------------------------------------------------------------------
+#: The scales the use_min optimum sweeps by default, in code units around min/max rounding:
+#: ``1/scale = (2**n - 1 + delta) / (max - min)``; for each of them the best minimum is exact.
+OPTIMUM_MIN_STEPS = np.linspace(-1.5, 4.0, 111)
+OPTIMUM_MIN_STEPS.setflags(write=False)
+
+
+def _sweep_min(
+    x: NDArray, w: NDArray, t: NDArray, n_bits: int
+) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """For each group and each ``t = 1/scale`` in ``t`` (``(g, T)``): every minimum, exactly.
+
+    With ``u = min/scale`` the codes are ``l_i = clip(round(x_i*t - u), 0, L)``; as ``u`` grows,
+    ``l_i`` steps down from ``k + 1`` to ``k`` at ``u = a_i - k`` with ``a_i = x_i*t - 1/2``.
+    Writing ``a_i = n_i + f_i`` (integer and fractional parts), those breakpoints sorted are:
+    level by level ``j = n_i - k``, and within a level the elements in the order of ``f_i`` --
+    the same order at every level, so one sort of ``N`` fractions replaces a sort of ``N*L``
+    breakpoints. Between two breakpoints the codes are fixed and the weighted least-squares
+    ``(scale, min)`` of those codes gives the refitted error from running sums of ``w*l``,
+    ``w*l**2`` and ``w*x*l`` (``x`` centred: ``sum(w*x) = 0``)::
+
+        E = sum(w*x**2) - sum(w*x*l)**2 / (sum(w*l**2) - sum(w*l)**2 / sum(w))
+
+    Returns per group the best error sum and the state that reaches it: the index of ``t``,
+    the level ``j`` and the rank ``r`` of the last breakpoint passed (-1: none at that level).
+    Memory: a few ``(g, N)`` arrays (the levels are visited one by one).
+    """
+    g = x.shape[0]
+    big_l = 2**n_bits - 1
+    sw = w.sum(axis=1)
+    swxx = np.sum(w * x * x, axis=1)
+    best = np.full(g, np.inf)
+    best_t = np.zeros(g, np.int64)
+    best_j = np.zeros(g, np.int64)
+    best_r = np.full(g, -1, np.int64)
+    rows = np.arange(g)[:, None]
+    for it in range(t.shape[1]):
+        a = x * t[:, it : it + 1] - 0.5
+        n = np.floor(a)
+        order = np.argsort(a - n, axis=1, kind="stable")
+        n_s = n[rows, order]
+        w_s = w[rows, order]
+        wx_s = (w * x)[rows, order]
+        j0 = n_s.min(axis=1) - (big_l - 1)
+        levels = int((n_s.max(axis=1) - j0).max()) + 1
+        s_l, s_ll, s_xl = big_l * sw, big_l * big_l * sw, np.zeros(g)  # all codes L
+        for jj in range(levels):
+            j = j0 + jj
+            k = n_s - j[:, None]  # the step from code k + 1 to k
+            step = (k >= 0) & (k <= big_l - 1)
+            c_l = s_l[:, None] - np.cumsum(np.where(step, w_s, 0.0), axis=1)
+            c_ll = s_ll[:, None] - np.cumsum(np.where(step, w_s * (2 * k + 1), 0.0), axis=1)
+            c_xl = s_xl[:, None] - np.cumsum(np.where(step, wx_s, 0.0), axis=1)
+            vll = c_ll - c_l * c_l / sw[:, None]
+            ok = vll > 1e-12 * np.maximum(c_ll, 1.0)
+            err = swxx[:, None] - np.where(ok, c_xl * c_xl / np.where(ok, vll, 1.0), 0.0)
+            r = np.argmin(err, axis=1)
+            e = err[np.arange(g), r]
+            better = e < best
+            best = np.where(better, e, best)
+            best_t = np.where(better, it, best_t)
+            best_j = np.where(better, j, best_j).astype(np.int64)
+            best_r = np.where(better, r, best_r)
+            s_l, s_ll, s_xl = c_l[:, -1], c_ll[:, -1], c_xl[:, -1]
+    return best, best_t, best_j, best_r
+
+
+def _critical_t(x: NDArray, n_bits: int) -> NDArray:
+    """Every ``t = 1/scale`` at which the order of the breakpoints can change, plus one between
+    each two and one beyond: ``|k - k'| / |x_i - x_j|``, ``1 <= |k - k'| <= 2**n - 2``. Between two
+    of them the lines ``u = x_i*t - 1/2 - k`` keep their order, so one ``t`` in each interval
+    meets every cell of codes (used to make the optimum exact on small groups)."""
+    g, size = x.shape
+    big_l = 2**n_bits - 1
+    i, j = np.triu_indices(size, 1)
+    diff = np.abs(x[:, i] - x[:, j])  # (g, P)
+    d = np.arange(1, max(big_l, 2))[None, None, :]
+    with np.errstate(divide="ignore"):
+        crit = np.where(
+            diff[..., None] > 0, d / np.where(diff[..., None] > 0, diff[..., None], 1), np.nan
+        ).reshape(g, -1)
+    crit = np.sort(crit, axis=1)  # NaN last
+    top = np.nanmax(np.where(np.isfinite(crit), crit, np.nan), axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 1.0)
+    crit = np.where(np.isnan(crit), top, crit)
+    mids = np.concatenate([crit[:, :1] / 2, (crit[:, 1:] + crit[:, :-1]) / 2, 2 * top], axis=1)
+    return mids
+
+
+def optimum_min(scheme: Scheme, xg: NDArray, wg: NDArray, exact: bool = False) -> dict:
+    """The optimum of ``(scale, min)`` with round-to-nearest codes in ``[0, 2**n - 1]``.
+
+    For each trial scale the best minimum is exact (:func:`_sweep_min`: every code assignment
+    the minimum can produce, each refitted in both parameters). The trial scales are
+    :data:`OPTIMUM_MIN_STEPS` in code units around min/max rounding, 16 coarser ones and the
+    scales that :func:`code_search` and :func:`refine` end at (within 0.05 % of the true
+    optimum on blocks of 32, measured against the exact variant); with ``exact=True`` they are
+    every interval between the critical scales (:func:`_critical_t`): the global optimum,
+    ``O(N**2 * 2**n)`` scales per group, for small groups.
+
+    Returns ``q``, ``scale``, ``min`` (``(G, M)``, ``(G, 1)``, ``(G, 1)``), refitted in float64.
+    """
+    n_groups, size = xg.shape
+    wsel_all = selection_weights(wg)
+    big_l = scheme.qmax
+
+    def run(sl: slice) -> dict:
+        x0, w = xg[sl], wsel_all[sl]
+        unit = _unit(x0)
+        x = x0 / unit
+        xbar = np.sum(w * x, axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
+        xc = x - xbar
+        width = xc.max(axis=1, keepdims=True) - xc.min(axis=1, keepdims=True)
+        live = width[:, 0] > 0
+        safe = np.where(width > 0, width, 1.0)
+        if exact:
+            t = _critical_t(xc, scheme.n_bits)
+        else:
+            # The trial scales in code units, then geometric steps of about 2.5 % beyond them
+            # (down to half and up to 2.5 times min/max rounding's 1/scale: outliers), and the
+            # scales the default search and refinement end at (so that the optimum is never
+            # worse than either of them).
+            wide = big_l * (
+                np.concatenate([np.geomspace(0.5, 0.9, 24), np.geomspace(1.3, 2.5, 27)]) - 1.0
+            )
+            steps = np.concatenate([OPTIMUM_MIN_STEPS, wide])
+            t = (big_l + steps[None, :]) / safe
+            found = [code_search(scheme, x0, wg[sl])["scale"], refine(scheme, x0, wg[sl])[1]]
+            for sc in found:
+                sc = sc / unit
+                t_f = np.where(sc > 0, 1.0 / np.where(sc > 0, sc, 1.0), t[:, :1])
+                t = np.concatenate([t, t_f], axis=1)
+        _, it, j, r = _sweep_min(xc, w, t, scheme.n_bits)
+        tb = np.take_along_axis(t, it[:, None], axis=1)
+        a = xc * tb - 0.5
+        n = np.floor(a)
+        rank = np.argsort(np.argsort(a - n, axis=1, kind="stable"), axis=1)
+        jeff = np.where(rank <= r[:, None], j[:, None], j[:, None] - 1)
+        q = np.clip(n - jeff, 0, big_l)
+        q = np.where(live[:, None], q, 0.0)
+        s, m = scheme.refit(x, q, w)
+        return {"q": q.astype(np.int64), "scale": s * unit, "min": m * unit}
+
+    # A chunk's working set: a few (g, M) arrays per level; CHUNK_ELEMENTS / 64 values.
+    return _chunked(n_groups, size * 64, run)

@@ -270,7 +270,7 @@ PARAM_CASES = {
     "refine max_iter 0": (lambda: QZ.refine(X, max_iter=0), ValueError, "max_iter", ""),
     "refine max_iter float": (lambda: QZ.refine(X, max_iter=2.5), ValueError, "max_iter", ""),
     "refine max_iter str": (lambda: QZ.refine(X, max_iter="3"), ValueError, "max_iter", ""),
-    "optimum use_min": (lambda: QM.optimum(X), ValueError, "use_min", ""),
+    "optimum exact": (lambda: QM.optimum(X, exact="yes"), TypeError, "exact", ""),
     "fit method": (lambda: QZ.fit(X, method="best"), ValueError, "method", "one of"),
     "fit unknown keyword": (
         lambda: QZ.fit(X, method="round", offsets=[0.0]),
