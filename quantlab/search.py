@@ -616,7 +616,7 @@ def _best_scales(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArra
 
 
 #: Breakpoints sorted at once by the symmetric optimum of one large group (memory bound).
-SEGMENT_BREAKPOINTS = 1 << 20
+SEGMENT_BREAKPOINTS = 1 << 16
 
 
 def _best_scale_segmented(x: NDArray, w: NDArray, n_bits: int) -> float:
@@ -682,7 +682,7 @@ def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]
     if scheme.use_min:
         raise ValueError("the exact optimum is implemented for the symmetric scale (use_min=False)")
     wsel = selection_weights(wg)
-    per_group = xg.shape[1] * 2 ** (scheme.n_bits - 1) * 4
+    per_group = xg.shape[1] * 2 ** (scheme.n_bits - 1) * 8  # about 2**20 breakpoints a chunk
     large = xg.shape[1] * 2 ** (scheme.n_bits - 1) > SEGMENT_BREAKPOINTS
 
     def run(sl: slice) -> dict:

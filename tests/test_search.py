@@ -462,7 +462,7 @@ def test_min_optimum_is_within_five_hundredths_of_a_percent_on_blocks_of_32(weig
         assert np.all(other.error >= exact * (1 - 1e-9))
 
 
-@pytest.mark.parametrize("n_bits", [2, 3, 4, 5])
+@pytest.mark.parametrize("n_bits", [2, 3, 4])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_nothing_beats_the_min_optimum(n_bits, weighted):
     x, w = random_blocks(200 + n_bits, 40, 5, "heavy")

@@ -41,6 +41,7 @@ from ..lstsq import lstsq_scale
 from ..metrics import max_error, mse, sqnr_db
 from ..quantizer import Quantizer, QuantResult
 from ..scheme import Scheme
+from ..search import DEFAULT_RELATIVE_OFFSETS
 from ..table import Table
 from ..uniform import asymmetric_quantization, symmetric_quantization
 
@@ -447,7 +448,9 @@ def search_view(
     wa = None if w is None else as_weights(w, np.shape(x)).ravel()
     n = check_n_bits(n_bits, 2)
     quantizer = Quantizer(n, bool(use_min))
-    res = quantizer.search(xa, wa, relative=bool(relative))
+    # The explorer plots error against offset: a fixed grid (the relative one of +-25 %).
+    offsets = DEFAULT_RELATIVE_OFFSETS if relative else None
+    res = quantizer.search(xa, wa, offsets=offsets, relative=bool(relative))
     table = res.table
     assert table is not None
     cand_s = table["scale"]
