@@ -298,18 +298,23 @@ class Quantizer:
         w : array_like, optional
             Non-negative importance weights, shape of x.
         offsets : array_like, optional
-            The grid. Default :data:`quantlab.search.DEFAULT_RELATIVE_OFFSETS` (-0.25 ... 0.25)
-            when ``relative``, else the reference grid
-            :data:`quantlab.search.REFERENCE_OFFSETS` (-1.0, -0.9, ..., 1.0).
+            A grid of range offsets. Default with ``relative``: quantlab's search in code units
+            (:func:`quantlab.search.code_search`: llama.cpp's grids, the minimum following the
+            best candidate, a float64 polish; at least as good as llama.cpp's heuristics).
+            Given with ``relative``: fractions of each group's range (e.g.
+            :data:`quantlab.DEFAULT_RELATIVE_OFFSETS`, -0.25 ... 0.25). Default without:
+            the reference grid :data:`quantlab.REFERENCE_OFFSETS` (-1.0, -0.9, ..., 1.0).
         relative : bool, default True
-            Offsets are fractions of each group's range (scale invariant). With False they are
-            in units of x, as in the reference table.
+            Scale-invariant grids (code units or fractions of the range). With False the
+            offsets are in units of x, as in the reference table.
 
         Returns
         -------
         QuantResult
             With ``.table``: one row per candidate (per-tensor: offset, refitted scale/min, error
-            before and after refit; per group: offset and mean errors over groups).
+            before and after refit; per group: offset and mean errors over groups). The default
+            search's offset is its scale before refit relative to min/max rounding's, minus 1,
+            its last row the polish, and its table is evaluated in float64 when first read.
         """
         relative = check_bool(relative, "relative")
         xa = as_float_array(x, "x")
