@@ -30,6 +30,7 @@ from .lstsq import lstsq_scale
 from .metrics import max_error, mse, sqnr_db
 from .quantizer import Quantizer, QuantResult
 from .scheme import Scheme
+from .search import DEFAULT_RELATIVE_OFFSETS
 from .table import Table
 from .uniform import asymmetric_quantization, symmetric_quantization
 
@@ -470,7 +471,9 @@ def search_view(
     if grid < 2:
         raise ValueError(f"grid must be at least 2 points, got {grid}")
     quantizer = Quantizer(n, use_min)
-    res = quantizer.search(xa, wa, relative=relative)
+    # The explorer plots error against offset: a fixed grid (the relative one of +-25 %).
+    offsets = DEFAULT_RELATIVE_OFFSETS if relative else None
+    res = quantizer.search(xa, wa, offsets=offsets, relative=relative)
     table = res.table
     assert table is not None
     cand_s = table["scale"]

@@ -60,6 +60,68 @@ class QuantResult:
     n_iter: int | None = None
 
 
+def group_caption(n_groups: int, errors: NDArray) -> str:
+    """The caption of a multi-group search table: what its rows aggregate, and that each group
+    keeps its own best candidate (``errors`` are the groups' own best errors)."""
+    return (
+        f"Rows: mean error over {n_groups} groups per candidate (* = the best row for all "
+        "groups at once). Each group keeps its own best (n_best = groups choosing that row): "
+        f"result.error.mean() = {float(np.mean(errors)):.4g}"
+    )
+
+
+class _CandidateTable(Table):
+    """The default search's table, computed in float64 when it is first looked at.
+
+    The search compares its candidates in float32 (fast); the table re-evaluates each one
+    exactly (round with the candidate's parameters, refit, both errors), so that its rows obey
+    "a refit never hurts" to the last digit. Columns: ``offset`` (the candidate's scale before
+    refit relative to min/max rounding's, minus 1: ``scale0 * qmax / range - 1``), per-tensor
+    ``scale`` (and ``min``) after refit, ``error_before``, ``error_after``; multi-group rows are
+    means over the groups. The last row is the polish (rounding at the best candidate's refitted
+    parameters, refitted again); the chosen row is marked.
+    """
+
+    def __init__(self, scheme: Scheme, xg: NDArray, wg: NDArray | None, out: dict) -> None:
+        self.digits = 4
+        self._args = (scheme, xg, wg, out)
+        self._cache: tuple[dict[str, NDArray], int] | None = None
+        self.caption = group_caption(xg.shape[0], out["error"]) if xg.shape[0] > 1 else None
+
+    def _compute(self) -> tuple[dict[str, NDArray], int]:
+        if self._cache is None:
+            scheme, xg, wg, out = self._args
+            wg = np.ones_like(xg) if wg is None else wg
+            ev = _search.candidate_errors(scheme, xg, wg, out["scale_round"], out["min_round"])
+            after = ev["after"]
+            after[:, -1] = out["error_after"][:, -1]  # the polish, as the search computed it
+            best = int(np.argmin(after.mean(axis=0)))
+            cols: dict[str, NDArray] = {"offset": out["offset_rel"].mean(axis=0)}
+            if xg.shape[0] == 1:
+                best = int(out["best"][0])
+                after[0, best] = out["error"][0]
+                cols["scale"] = ev["scale"][0]
+                cols["scale"][-1] = out["scale_after"][0, -1]
+                if scheme.use_min:
+                    cols["min"] = ev["min"][0]
+                    cols["min"][-1] = out["min_after"][0, -1]
+            cols["error_before"] = ev["before"].mean(axis=0)
+            cols["error_after"] = after.mean(axis=0)
+            if xg.shape[0] > 1:  # the rows aggregate groups; each group chose its own best
+                cols["n_best"] = np.bincount(out["best"], minlength=after.shape[1])
+            self._cache = (cols, best)
+            self._args = None  # the data is no longer needed
+        return self._cache
+
+    @property
+    def _columns(self) -> dict[str, NDArray]:  # type: ignore[override]
+        return self._compute()[0]
+
+    @property
+    def best(self) -> int:  # type: ignore[override]
+        return self._compute()[1]
+
+
 class Quantizer:
     """n-bit quantizer of the llama.cpp "min" convention, per tensor, channel or block.
 
@@ -255,12 +317,15 @@ class Quantizer:
         w : array_like, optional
             Non-negative importance weights, shape of x.
         offsets : array_like, optional
-            The grid. Default :data:`quantlab.search.DEFAULT_RELATIVE_OFFSETS` (-0.25 ... 0.25)
-            when ``relative``, else the reference grid
-            :data:`quantlab.search.REFERENCE_OFFSETS` (-1.0, -0.9, ..., 1.0).
+            A grid of range offsets. Default with ``relative``: quantlab's search in code units
+            (:func:`quantlab.search.code_search`: llama.cpp's grids, the minimum following the
+            best candidate, a float64 polish; at least as good as llama.cpp's heuristics).
+            Given with ``relative``: fractions of each group's range (e.g.
+            :data:`quantlab.DEFAULT_RELATIVE_OFFSETS`, -0.25 ... 0.25). Default without:
+            the reference grid :data:`quantlab.REFERENCE_OFFSETS` (-1.0, -0.9, ..., 1.0).
         relative : bool, default True
-            Offsets are fractions of each group's range (scale invariant). With False they are
-            in units of x, as in the reference table.
+            Scale-invariant grids (code units or fractions of the range). With False the
+            offsets are in units of x, as in the reference table.
 
         Returns
         -------
@@ -268,37 +333,41 @@ class Quantizer:
             With ``.table``: one row per candidate (per-tensor: offset, refitted scale/min, error
             before and after refit; per group: offset, mean errors over the groups and
             ``n_best``, the number of groups whose own best is that offset — the table's
-            caption says so, and that ``.error`` holds each group's own best).
+            caption says so, and that ``.error`` holds each group's own best). The default
+            search's offset is its scale before refit relative to min/max rounding's, minus 1,
+            its last row the polish, and its table is evaluated in float64 when first read.
         """
         relative = check_bool(relative, "relative")
-        xa, xg, wg = self._groups(x, w)
-        if offsets is None:
-            grid = _search.DEFAULT_RELATIVE_OFFSETS if relative else _search.REFERENCE_OFFSETS
+        xa = as_float_array(x, "x")
+        xg = self.grouping.to_groups(xa)
+        wg = None if w is None else self.grouping.to_groups(as_weights(w, xa.shape))
+        if offsets is None and relative:
+            out = _search.code_search(self.scheme, xg, wg)
+            table: Table = _CandidateTable(self.scheme, xg, wg, out)
         else:
-            grid = as_float_array(offsets, "offsets").ravel()
-        out = _search.grid_search(self.scheme, xg, wg, np.asarray(grid, float), relative)
-        best = int(np.argmin(out["error_after"].mean(axis=0)))
-        cols: dict[str, NDArray] = {"offset": np.asarray(grid, float)}
-        if xg.shape[0] == 1:
-            best = int(np.argmin(out["error_after"][0]))
-            cols["scale"] = out["scale_after"][0]
-            if self.use_min:
-                cols["min"] = out["min_after"][0]
-        cols["error_before"] = out["error_before"].mean(axis=0)
-        cols["error_after"] = out["error_after"].mean(axis=0)
-        caption = None
-        if xg.shape[0] > 1:  # the rows aggregate groups; the choice is made per group
-            n_groups = xg.shape[0]
-            cols["n_best"] = np.bincount(
-                np.argmin(out["error_after"], axis=1), minlength=len(cols["offset"])
-            )
-            caption = (
-                f"Rows: mean error over {n_groups} groups per offset (* = the best offset "
-                "shared by all). Each group keeps its own best offset (n_best = groups "
-                f"choosing it): result.error.mean() = {float(np.mean(out['error'])):.4g}"
-            )
-        # The chosen candidate's error as the table computed it: .error equals its best row.
-        table = Table(cols, best=best, caption=caption)
+            if offsets is None:
+                grid = _search.REFERENCE_OFFSETS
+            else:
+                grid = as_float_array(offsets, "offsets").ravel()
+            wg = np.ones_like(xg) if wg is None else wg
+            out = _search.grid_search(self.scheme, xg, wg, np.asarray(grid, float), relative)
+            best = int(np.argmin(out["error_after"].mean(axis=0)))
+            cols: dict[str, NDArray] = {"offset": np.asarray(grid, float)}
+            if xg.shape[0] == 1:
+                best = int(np.argmin(out["error_after"][0]))
+                cols["scale"] = out["scale_after"][0]
+                if self.use_min:
+                    cols["min"] = out["min_after"][0]
+            cols["error_before"] = out["error_before"].mean(axis=0)
+            cols["error_after"] = out["error_after"].mean(axis=0)
+            caption = None
+            if xg.shape[0] > 1:  # the rows aggregate groups; the choice is made per group
+                cols["n_best"] = np.bincount(
+                    np.argmin(out["error_after"], axis=1), minlength=len(cols["offset"])
+                )
+                caption = group_caption(xg.shape[0], out["error"])
+            # The chosen candidate's error as the table computed it: .error equals its best row.
+            table = Table(cols, best=best, caption=caption)
         q, scale, minimum, error = out["q"], out["scale"], out["min"], out["error"]
         return self._result(xa, xg, wg, q, scale, minimum, "search", error=error, table=table)
 
@@ -320,15 +389,27 @@ class Quantizer:
         q, scale, minimum, n_iter = _search.refine(self.scheme, xg, wg, max_iter)
         return self._result(xa, xg, wg, q, scale, minimum, "refine", n_iter=n_iter)
 
-    def optimum(self, x: ArrayLike, w: ArrayLike | None = None) -> QuantResult:
-        """The exact optimum of the symmetric (weighted) scale (``use_min=False`` only).
+    def optimum(
+        self, x: ArrayLike, w: ArrayLike | None = None, *, exact: bool = False
+    ) -> QuantResult:
+        """The optimum of the (weighted) parameters with round-to-nearest codes.
 
-        Every breakpoint where a code changes as the scale varies is visited and each code
-        assignment refitted by least squares; the best is the global minimum of
-        ``sum(w * (x - d*q)**2)`` over ``d`` with round-to-nearest codes. Cost grows like
-        ``group_size * 2**(n_bits-1) * log``.
+        Symmetric: every breakpoint where a code changes as the scale varies is visited and each
+        code assignment refitted by least squares; the best is the global minimum of
+        ``sum(w * (x - d*q)**2)`` over ``d`` (always exact; cost grows like
+        ``group_size * 2**(n_bits-1) * log``).
+
+        With a minimum (``use_min``): for each trial scale every minimum is visited exactly (a
+        1-D breakpoint sweep, each code assignment refitted in ``scale`` and ``min``); the trial
+        scales are :data:`quantlab.search.OPTIMUM_MIN_STEPS` (within 0.05 % of the global
+        optimum on blocks of 32), or with ``exact=True`` one in each interval between the
+        scales where two breakpoints cross: the global minimum (slow: for small groups).
         """
+        exact = check_bool(exact, "exact")
         xa, xg, wg = self._groups(x, w)
+        if self.use_min:
+            out = _search.optimum_min(self.scheme, xg, wg, exact=exact)
+            return self._result(xa, xg, wg, out["q"], out["scale"], out["min"], "optimum")
         q, d = _search.optimum(self.scheme, xg, wg)
         return self._result(xa, xg, wg, q, d, None, "optimum")
 

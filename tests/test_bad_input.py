@@ -272,7 +272,7 @@ PARAM_CASES = {
     "refine max_iter 0": (lambda: QZ.refine(X, max_iter=0), ValueError, "max_iter", ""),
     "refine max_iter float": (lambda: QZ.refine(X, max_iter=2.5), ValueError, "max_iter", ""),
     "refine max_iter str": (lambda: QZ.refine(X, max_iter="3"), ValueError, "max_iter", ""),
-    "optimum use_min": (lambda: QM.optimum(X), ValueError, "use_min", ""),
+    "optimum exact": (lambda: QM.optimum(X, exact="yes"), TypeError, "exact", ""),
     "fit method": (lambda: QZ.fit(X, method="best"), ValueError, "method", "one of"),
     "fit unknown keyword": (
         lambda: QZ.fit(X, method="round", offsets=[0.0]),
@@ -780,8 +780,9 @@ def test_issue11_multi_block_search_table_says_what_rows_aggregate():
     np.testing.assert_allclose(res.error.ravel(), [float(p.error) for p in per_block], rtol=1e-12)
     chosen = [int(p.table.best) for p in per_block]
     np.testing.assert_array_equal(t["n_best"], np.bincount(chosen, minlength=len(t)))
-    # The mean of the per-block best errors is below the best shared row, and the caption says so.
-    assert res.error.mean() < t["error_after"][t.best]
+    # The mean of the per-block best errors is at most the best shared row (equal when every block
+    # chooses that row, as the default search's polish row often is), and the caption says so.
+    assert res.error.mean() <= t["error_after"][t.best] * (1 + 1e-12)
     assert f"result.error.mean() = {res.error.mean():.4g}" in t.caption
     assert "mean error over 8 groups" in repr(t).replace("\n", " ")
     assert "<caption>" in t._repr_html_()

@@ -39,7 +39,11 @@ def test_library_example_runs_and_prints_what_it_says() -> None:
             assert line.split("# ", 1)[1].strip() in printed
     assert printed[0].startswith("S = 0.022588, Z = 151, SQNR = ")
     result, exact = namespace["result"], namespace["exact"]
-    assert result.table is not None and len(result.table) == 21
+    assert result.table is not None
+    # One row per candidate of the default search (llama.cpp-style code-unit grid, then the
+    # polish); each of the 8 blocks keeps its own best row.
+    assert len(result.table) > 2
+    assert int(result.table["n_best"].sum()) == 8
     # The exact optimum is the yardstick: the symmetric grid search never beats it.
     searched = (
         namespace["ql"]

@@ -5,6 +5,10 @@ very fine grid, each assignment refitted by the closed form), and the reference 
 written out in the test for the SPEC ``x`` example.
 """
 
+import itertools
+import tracemalloc
+import warnings
+
 import numpy as np
 import pytest
 
@@ -143,9 +147,12 @@ def test_chunked_processing_gives_the_same_results(monkeypatch):
         "optimum": lambda: quant.optimum(x, w),
         "search": lambda: quant.search(x, w),
         "search_min": lambda: ql.Quantizer(4, True, block_size=16).search(x, w, relative=False),
+        "search_min_default": lambda: ql.Quantizer(4, True, block_size=16).search(x, w),
+        "optimum_min": lambda: ql.Quantizer(3, True, block_size=16).optimum(x, w),
     }
     whole = {k: f() for k, f in calls.items()}
     monkeypatch.setattr(ql.search, "CHUNK_ELEMENTS", 100)  # a few groups per chunk
+    monkeypatch.setattr(ql.search, "FAST_CHUNK_ELEMENTS", 100)
     for k, f in calls.items():
         part = f()
         np.testing.assert_array_equal(part.q, whole[k].q)
@@ -303,7 +310,10 @@ def test_per_block_search_equals_per_tensor_search_on_each_block():
     w = rng.uniform(size=(3, 24))
     for use_min in (False, True):
         res = ql.Quantizer(4, use_min, block_size=8).search(x, w)
-        assert len(res.table) == len(ql.DEFAULT_RELATIVE_OFFSETS)
+        # One row per candidate of the code-unit grid (and the local steps), plus the polish.
+        steps = ql.search.CODE_STEPS_MIN if use_min else ql.search.CODE_STEPS_SYMMETRIC
+        extra = len(ql.search.LOCAL_STEPS_MIN) if use_min else 0
+        assert len(res.table) == len(steps) + extra + 1
         errs_after = []
         for r in range(3):
             for b in range(3):
@@ -375,8 +385,7 @@ METHOD_CALLS = {
     "round": lambda qz, x, w: qz.fit(x, w, method="round"),
     "refit": lambda qz, x, w: qz.fit(x, w, method="refit"),
 }
-# The exact optimum is defined for the symmetric scale only (see test_optimum_rejects_use_min).
-METHOD_CASES = [(m, u) for m in METHOD_CALLS for u in (False, True) if (m, u) != ("optimum", True)]
+METHOD_CASES = [(m, u) for m in METHOD_CALLS for u in (False, True)]
 
 
 @pytest.mark.parametrize(("method", "use_min"), METHOD_CASES)
@@ -404,9 +413,140 @@ def test_all_zero_weights_give_finite_results(method, use_min):
     np.testing.assert_allclose(res.x_hat[:8], unweighted.x_hat, rtol=1e-12)
 
 
-def test_optimum_rejects_use_min():
-    with pytest.raises(ValueError, match="use_min"):
-        ql.Quantizer(4, use_min=True).optimum(X)
+def enumerate_min_optimum(x, w, n_bits):
+    """Smallest refitted error over EVERY code assignment in [0, 2**n - 1] (brute force)."""
+    levels = 2**n_bits
+    codes = np.array(list(itertools.product(range(levels), repeat=len(x))), float)  # (C, N)
+    sw, sl, sll = np.sum(w), codes @ w, (codes * codes) @ w
+    sx, sxl = np.sum(w * x), codes @ (w * x)
+    det = sw * sll - sl * sl
+    ok = det > 1e-12
+    scale = np.where(ok, (sw * sxl - sx * sl) / np.where(ok, det, 1), 0.0)
+    mn = np.where(ok, (sx * sll - sxl * sl) / np.where(ok, det, 1), sx / sw)
+    err = wmse(x[None], scale[:, None] * codes + mn[:, None], w[None])
+    return err.min()
+
+
+@pytest.mark.parametrize(("n_bits", "size"), [(2, 6), (3, 4), (4, 3)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_min_optimum_equals_the_enumeration_of_every_code_assignment(n_bits, size, weighted):
+    x, w = random_blocks(20 + n_bits, 12, size, "heavy")
+    w = w + 0.05 if weighted else np.ones_like(x)
+    quant = ql.Quantizer(n_bits, use_min=True, block_size=size)
+    exact = quant.optimum(x.ravel(), w.ravel() if weighted else None, exact=True)
+    brute = np.array([enumerate_min_optimum(x[i], w[i], n_bits) for i in range(len(x))])
+    np.testing.assert_allclose(exact.error, brute, rtol=1e-9, atol=1e-15)
+    # The reported error is that of the returned codes, scale and min; the parameters are the
+    # least-squares ones of the codes.
+    q, s, m = exact.q.reshape(x.shape), exact.scale[:, None], exact.min[:, None]
+    np.testing.assert_allclose(exact.error, wmse(x, s * q + m, w), rtol=1e-12, atol=1e-15)
+    for i in range(len(x)):
+        np.testing.assert_allclose(ls_scale_min(x[i], q[i], w[i]), (s[i, 0], m[i, 0]), rtol=1e-9)
+    # The default optimum (trial scales, every minimum) is never below the global one.
+    default = quant.optimum(x.ravel(), w.ravel() if weighted else None)
+    assert np.all(default.error >= brute * (1 - 1e-9) - 1e-15)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_min_optimum_is_within_five_hundredths_of_a_percent_on_blocks_of_32(weighted):
+    x, w = random_blocks(31, 2, 32, "normal")
+    w = w if weighted else np.ones_like(x)
+    quant = ql.Quantizer(2, use_min=True, block_size=32)
+    wa = w.ravel() if weighted else None
+    exact = quant.optimum(x.ravel(), wa, exact=True).error
+    default = quant.optimum(x.ravel(), wa).error
+    assert np.all(default <= exact * 1.0005)
+    assert np.all(default >= exact * (1 - 1e-9))
+    # Nothing else beats the exact optimum either.
+    for other in (quant.search(x.ravel(), wa), quant.refine(x.ravel(), wa)):
+        assert np.all(other.error >= exact * (1 - 1e-9))
+
+
+@pytest.mark.parametrize("n_bits", [2, 3, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nothing_beats_the_min_optimum(n_bits, weighted):
+    x, w = random_blocks(200 + n_bits, 40, 5, "heavy")
+    wa = w.ravel() if weighted else None
+    quant = ql.Quantizer(n_bits, use_min=True, block_size=5)
+    best = quant.optimum(x.ravel(), wa, exact=True).error
+    tol = 1e-9 * best + 1e-15
+    others = [
+        quant.optimum(x.ravel(), wa),
+        quant.search(x.ravel(), wa),
+        quant.search(x.ravel(), wa, offsets=np.linspace(-0.9, 0.9, 181)),
+        quant.search(x.ravel(), wa, relative=False),
+        quant.refine(x.ravel(), wa),
+        quant.fit(x.ravel(), wa, method="round"),
+        quant.fit(x.ravel(), wa, method="refit"),
+    ]
+    for other in others:
+        assert np.all(other.error >= best - tol), other.method
+    assert np.any(others[-1].error > best * (1 + 1e-6))
+
+
+@pytest.mark.parametrize("use_min", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_default_search_never_worse_than_min_max_rounding_with_refit(use_min, weighted):
+    for kind in ("normal", "heavy", "uniform"):
+        x, w = random_blocks(40, 300, 32, kind)
+        wa = w.ravel() if weighted else None
+        for n_bits in (2, 4, 8):
+            quant = ql.Quantizer(n_bits, use_min, block_size=32)
+            refit = quant.fit(x.ravel(), wa, method="refit").error
+            res = quant.search(x.ravel(), wa)
+            assert np.all(res.error <= refit * (1 + 1e-12) + 1e-300)
+            # The table (evaluated exactly) keeps its semantics: a refit never hurts, the chosen
+            # row is the chosen candidate of each block on average.
+            t = res.table
+            ok = np.isfinite(t["error_before"])
+            assert np.all(t["error_after"][ok] <= t["error_before"][ok] * (1 + 1e-9))
+
+
+def test_tiny_values_give_no_overflow_nan_or_warning():
+    # Issue 10 item 4: x * 2**-1030 (subnormal): 1 / 2**e overflowed, offset 0 became NaN.
+    tiny = np.ldexp(X, -1030)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for use_min in (False, True):
+            quant = ql.Quantizer(4, use_min)
+            for kwargs in ({"relative": False}, {}, {"offsets": [-0.1, 0.0, 0.1]}):
+                res = quant.search(tiny, **kwargs)
+                for arr in (res.scale, res.error, res.x_hat, res.table["error_after"]):
+                    assert not np.any(np.isnan(arr))
+                # Chosen exactly as for x itself (an exact power-of-two scaling); the absolute
+                # grid's offsets dwarf the range, so only its offset 0 (rounding + refit) is left.
+                if kwargs.get("relative", True):
+                    same = quant.search(X, **kwargs)
+                else:
+                    same = quant.fit(X, method="refit")
+                np.testing.assert_array_equal(res.q, same.q)
+                np.testing.assert_allclose(res.scale, np.ldexp(same.scale, -1030), rtol=1e-12)
+            for res, same in (
+                (quant.refine(tiny), quant.refine(X)),
+                (quant.optimum(tiny), quant.optimum(X)),
+            ):
+                np.testing.assert_array_equal(res.q, same.q)
+                assert not np.any(np.isnan(res.x_hat))
+
+
+@pytest.mark.parametrize("use_min", [False, True])
+def test_memory_stays_a_few_hundred_bytes_per_value_for_one_large_group(use_min):
+    x = np.random.default_rng(3).standard_normal(1 << 18)
+    quant = ql.Quantizer(4, use_min)
+    calls = [
+        lambda: quant.search(x),
+        lambda: quant.search(x, relative=False),
+        lambda: quant.refine(x),
+    ]
+    if use_min:
+        calls.append(lambda: quant.optimum(x[: 1 << 14]))  # slower: fewer values
+    for call in calls:
+        n = (1 << 14) if call is calls[-1] and use_min else x.size
+        tracemalloc.start()
+        call()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak / n < 300, peak / n
 
 
 def test_inputs_are_not_modified():
@@ -431,3 +571,22 @@ def test_absolute_grid_on_tiny_data_marks_invalid_offsets_without_nan():
     offsets = res.table["offset"]
     assert np.all(np.isinf(after[offsets < 0])) and np.all(np.isfinite(after[offsets >= 0]))
     assert np.isfinite(res.error) and np.all(np.isfinite(res.scale))
+
+
+@pytest.mark.parametrize("n_bits", [3, 8])
+def test_symmetric_optimum_of_a_large_group_in_segments(monkeypatch, n_bits):
+    # One group with more breakpoints than a segment: the sweep is cut into segments whose
+    # start state is computed directly; the answer is the same, the memory bounded.
+    rng = np.random.default_rng(17)
+    x, w = rng.standard_t(3, 20000), rng.uniform(0.1, 1, 20000)
+    monkeypatch.setattr(ql.search, "SEGMENT_BREAKPOINTS", 1 << 30)  # all at once
+    whole = ql.Quantizer(n_bits).optimum(x, w)
+    monkeypatch.setattr(ql.search, "SEGMENT_BREAKPOINTS", 20000)
+    parts = ql.Quantizer(n_bits).optimum(x, w)
+    np.testing.assert_array_equal(parts.q, whole.q)
+    assert float(parts.error) == pytest.approx(float(whole.error), rel=1e-12)
+    tracemalloc.start()  # still in segments of 20000 breakpoints
+    ql.Quantizer(n_bits).optimum(x, w)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak / x.size < 400, peak / x.size
