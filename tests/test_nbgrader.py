@@ -104,6 +104,16 @@ def test_some_notebook_has_graded_exercises() -> None:
     assert GRADED, "no notebook has nbgrader exercises"
 
 
+def test_every_course_notebook_is_graded() -> None:
+    """Every numbered notebook but the playground ends with graded exercises (issue 9)."""
+    course = sorted(
+        nb for nb in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb") if "playground" not in nb.stem
+    )
+    assert len(course) >= 11
+    missing = [nb.stem for nb in course if nb not in GRADED]
+    assert not missing, f"course notebooks without graded exercises: {missing}"
+
+
 @pytest.mark.parametrize("nb", GRADED, ids=lambda nb: nb.stem)
 def test_exercise_markup_follows_the_contract(nb: Path) -> None:
     """2-5 exercises, exN-answer before exN-check, hidden tests, an assert message each."""
