@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import as_array, as_float_array
+from .._validation import as_array
+from ._input import as_block_bytes, as_block_input
+from .imatrix import check_imatrix
 
 #: Blocks processed at once: bounds the working memory whatever the input size.
 CHUNK_BLOCKS = 4096
@@ -18,58 +20,26 @@ CHUNK_BLOCKS = 4096
 def as_rows(x: ArrayLike, block_size: int, fmt: str) -> NDArray[np.float32]:
     """``x`` as a contiguous float32 array of shape ``(rows, n)`` with ``n % block_size == 0``.
 
-    Raises
-    ------
-    TypeError
-        If x is not real numbers.
-    ValueError
-        If x is empty or 0-d, holds NaN/inf or values beyond float32, or its last axis is not a
-        multiple of the block size.
+    The checks are those of every block format (:func:`._input.as_block_input`), plus: no NaN or
+    infinity, and nothing beyond the float32 range.
     """
     arr = as_array(x, "x")
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"x must be real numbers, got dtype {arr.dtype}")
-    if arr.ndim == 0 or arr.size == 0:
-        raise ValueError("x must be a non-empty array with at least one axis")
-    if arr.shape[-1] % block_size:
-        raise ValueError(
-            f"the last axis of x (length {arr.shape[-1]}) must be a multiple of the {fmt} "
-            f"block size {block_size}"
-        )
+    x32 = as_block_input(arr, block_size, fmt)
     if not np.all(np.isfinite(arr)):
         raise ValueError("x contains NaN or infinity")
-    with np.errstate(over="ignore"):
-        x32 = np.ascontiguousarray(arr, np.float32)
     if not np.all(np.isfinite(x32)):
         raise ValueError("x has values beyond the float32 range")
-    return x32.reshape(-1, arr.shape[-1])
+    return x32.reshape(-1, x32.shape[-1])
 
 
 def as_imatrix(imatrix: ArrayLike | None, n: int) -> NDArray[np.float32] | None:
     """The importance matrix as float32 of length ``n`` (the last axis of x), or None."""
-    if imatrix is None:
-        return None
-    im = as_float_array(imatrix, "imatrix")
-    if im.shape != (n,):
-        raise ValueError(f"imatrix must be 1-D of length {n} (the last axis of x), got {im.shape}")
-    if np.any(im < 0):
-        raise ValueError("imatrix must be non-negative")
-    return im.astype(np.float32)
+    return None if imatrix is None else check_imatrix(imatrix, n)
 
 
 def as_bytes(data: ArrayLike, per_block: int) -> NDArray[np.uint8]:
     """``data`` as uint8 whose last axis is a positive multiple of ``per_block`` bytes."""
-    arr = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) else data
-    arr = as_array(arr, "data")
-    if arr.dtype != np.uint8:
-        raise TypeError(f"data must be a uint8 array, got dtype {arr.dtype}")
-    if arr.ndim == 0 or arr.shape[-1] == 0 or arr.shape[-1] % per_block:
-        length = arr.shape[-1] if arr.ndim else 0
-        raise ValueError(
-            f"the last axis of data (length {length}) must be a positive multiple of "
-            f"{per_block} bytes"
-        )
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(as_block_bytes(data, per_block, "data"))
 
 
 def pack_halves(codes: NDArray) -> NDArray[np.uint8]:
