@@ -639,7 +639,7 @@ def _best_scale_segmented(x: NDArray, w: NDArray, n_bits: int) -> float:
     """The best ``d`` of one large group (1-D ``x``, scaled), its breakpoints taken in segments.
 
     The same sweep as :func:`_best_scales`, but ``t = 1/|d|`` is cut into segments of about
-    :data:`SEGMENT_BREAKPOINTS` breakpoints (boundaries at quantiles of a sample of them). The
+    ``max(SEGMENT_BREAKPOINTS, 2N)`` breakpoints (boundaries at quantiles of a sample of them). The
     state at a segment's start is computed directly (``|q_j| = clip(ceil(t|x_j| - 1/2), 0,
     n_j)`` steps taken), so each segment only sorts its own breakpoints: the memory is a few
     arrays of the group plus one segment, whatever the group size and bit width.
@@ -655,7 +655,9 @@ def _best_scale_segmented(x: NDArray, w: NDArray, n_bits: int) -> float:
         total = int(n_i.sum())
         if total == 0:
             continue
-        n_seg = max(1, -(-total // SEGMENT_BREAKPOINTS))
+        # A segment holds up to max(2**16, 2N) breakpoints: each costs a few O(N) passes, so
+        # few segments (4 at 4 bits, 64 at 8), and about 120 bytes per value for its arrays.
+        n_seg = max(1, -(-total // max(SEGMENT_BREAKPOINTS, 2 * len(x))))
         # Segment boundaries: quantiles of sampled breakpoints (element by its count, random k).
         pick = rng.choice(len(x), size=min(200_000, 64 * n_seg), p=n_i / total)
         sample = (rng.integers(0, n_i[pick]) + 0.5) / ax[pick]
