@@ -8,30 +8,14 @@ quantlab is faster). Both are checked to produce the same bytes and values first
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable, Sequence
 
 import numpy as np
+from _timing import best_times  # benchmarks/_timing.py (run from this folder)
 from gguf import GGMLQuantizationType
 from gguf.quants import dequantize as gguf_dequantize
 from gguf.quants import quantize as gguf_quantize
 
 from quantlab import formats
-
-
-def best_times(fns: Sequence[Callable[[], object]], repeats: int) -> list[float]:
-    """Best wall-clock time of each function over ``repeats`` rounds, in seconds.
-
-    The functions take turns within each round, so a burst of load from other processes on a
-    shared machine slows both sides of a comparison rather than one.
-    """
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best
 
 
 def compare(name: str, x: np.ndarray, repeats: int) -> tuple[float, float, float, float]:

@@ -14,23 +14,11 @@ Run: ``python benchmarks/bench_gptq.py [--size 4096] [--plain-size 512] [--repea
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable, Sequence
 
 import numpy as np
+from _timing import best_times  # benchmarks/_timing.py (run from this folder)
 
 from quantlab.gptq import gptq, gptq_reference, rtn
-
-
-def best_times(fns: Sequence[Callable[[], object]], repeats: int) -> list[float]:
-    """Best wall-clock time of each function over ``repeats`` rounds (taking turns), seconds."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best
 
 
 def layer(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

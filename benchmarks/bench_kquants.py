@@ -21,6 +21,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import ggml
 import numpy as np
+from _timing import best_times  # benchmarks/_timing.py (run from this folder)
 
 from quantlab import formats
 
@@ -46,21 +47,6 @@ def ggml_quantize(x: np.ndarray, name: str, imatrix: np.ndarray | None) -> np.nd
     return out.reshape(*x.shape[:-1], -1)
 
 
-def best_times(fns, repeats: int) -> list[float]:
-    """Best CPU time of each function; they take turns within each round.
-
-    CPU time of this (single-threaded) process rather than wall-clock time: on a machine shared
-    with other jobs the wall clock also counts the time spent waiting for a core.
-    """
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = time.process_time()
-            fn()
-            best[i] = min(best[i], time.process_time() - start)
-    return best
-
-
 def peak_memory(fn) -> int:
     """Peak bytes NumPy allocates during ``fn()`` (tracemalloc sees NumPy's buffers)."""
     tracemalloc.start()
@@ -82,7 +68,7 @@ def row(x: np.ndarray, name: str, imatrix: np.ndarray | None, repeats: int, memo
 
     if not np.array_equal(ours(), ref()):
         raise SystemExit(f"{name}: quantlab's bytes differ from ggml's")
-    t_ours, t_ref = best_times([ours, ref], repeats)
+    t_ours, t_ref = best_times([ours, ref], repeats, time.process_time)
     mem = f"{peak_memory(ours) / x.nbytes:>7.2f}x" if memory else ""
     used = "yes" if imatrix is not None else "no"
     return (
