@@ -434,3 +434,10 @@ def test_inputs_not_modified() -> None:
         formats.quantize(x, name, imatrix=qw)
         formats.quantize(x, name)
     assert bits_equal(x, x0) and bits_equal(qw, qw0)
+    # one block, and a block count that is not a multiple of the legacy formats' tile
+    for shape in ((32,), (3, 96), (129, 32)):
+        y = rng.standard_normal(shape).astype(np.float32)
+        y0 = y.copy()
+        for name in LEGACY:
+            formats.quantize(y, name)
+        assert bits_equal(y, y0), f"quantize modified an input of shape {shape}"

@@ -494,6 +494,74 @@ def _reference_blocks(
     return d, None, np.minimum(codes, np.uint8(fmt.qmax - fmt.qmin), out=codes)
 
 
+#: Blocks per tile of the plain encoding: a tile is transposed to (position, block) at once.
+TILE_BLOCKS = 128
+
+
+def _encode_tiles(fmt: BlockFormat, x: NDArray[np.float32], out: NDArray[np.uint8]) -> None:
+    """The reference bytes of ``(n, 32)`` float32 blocks of Q4_0, Q4_1, Q5_0 or Q5_1, into ``out``.
+
+    The same float32 steps as :func:`_reference_blocks`, on a layout that suits each of them:
+    the blocks are transposed tile by tile (128 blocks, 16 KB, in cache) to (tile, position,
+    block); the maximum and minimum of a block are then reductions over the middle axis, the
+    codes elementwise operations, and the nibbles ``c[j] | c[j + 16] << 4`` (and the 5th bits
+    ``qh``) shifts of whole rows of blocks, written back to the blocks' bytes with one
+    transposed copy each; ``d`` and ``m`` are converted to float16 as contiguous vectors and
+    written as uint16 columns. Measured on 4096 x 4096 float32, one thread: Q4_0 74 -> 60 ms,
+    Q4_1 77 -> 59, Q5_0 84 -> 71, Q5_1 89 -> 72 (llama.cpp's C: 46-57 ms), against one
+    transposed copy of a whole chunk for the extremes and then the codes, the float16 conversion
+    and the packing on rows of 32 or 16 values (short inner loops, strided 2-byte writes).
+    """
+    n = x.shape[0]
+    k = TILE_BLOCKS if n % TILE_BLOCKS == 0 else n
+    nt = n // k
+    tiles = x.reshape(nt, k, 32).transpose(0, 2, 1).copy()  # (nt, 32, k), never a view of x
+    hi = tiles.max(axis=1)
+    lo = tiles.min(axis=1)
+    _check_finite(hi.max(), lo.min())  # NaN propagates to both; an inf reaches one of them
+    if fmt.use_min:
+        d = (hi - lo) / np.float32(fmt.qmax)
+        v = np.subtract(tiles, lo[:, None, :], out=tiles)
+        v *= _inverse(d)[:, None, :]
+        v += np.float32(0.5)
+        m = lo
+    else:
+        # the value of largest magnitude with its sign; equal magnitudes: the first one
+        m = np.where(hi >= -lo, hi, lo)
+        tie = np.flatnonzero(hi == -lo)
+        if tie.size:
+            rows = x[tie]
+            m.reshape(-1)[tie] = rows[np.arange(tie.size), np.abs(rows).argmax(axis=1)]
+        d = m / np.float32(fmt.qmin)
+        v = np.multiply(tiles, _inverse(d)[:, None, :], out=tiles)
+        v += np.float32(0.5 - fmt.qmin)
+        m = None
+    codes = v.astype(np.uint8)  # floor, as v >= 0
+    # (NumPy's uint8 minimum is 8 times faster against an array than against a scalar)
+    np.minimum(codes, np.full((1, 1, k), fmt.qmax - fmt.qmin, np.uint8), out=codes)
+    # d and m are the first two float16 of a block (its size is even): one uint16 column each
+    words = out.view(np.uint16)
+    _check_f16(d, "d")
+    words[:, 0] = d.astype(np.float16).reshape(-1).view(np.uint16)
+    if m is not None:
+        _check_f16(m, "m")
+        words[:, 1] = m.astype(np.float16).reshape(-1).view(np.uint16)
+    blocks = out.reshape(nt, k, fmt.bytes_per_block)
+    qs = codes[:, 16:] << np.uint8(4)  # (the shift drops a 5-bit code's 5th bit)
+    qs |= codes[:, :16] & np.uint8(15) if fmt.bits == 5 else codes[:, :16]
+    blocks[:, :, _field(fmt, "qs")] = qs.transpose(0, 2, 1)
+    if fmt.bits == 5:
+        # Bit j of qh is code j's 5th bit: the bits of 8 blocks at once, as the bytes of uint64
+        # lanes (a shift below 8 stays within each byte), or-reduced over groups of 8 positions.
+        bits = (codes >> np.uint8(4)).reshape(nt, 4, 8, k)
+        if k % 8 == 0:
+            lanes = bits.view(np.uint64)
+            lanes <<= np.arange(8, dtype=np.uint64)[:, None]
+        else:
+            bits <<= np.arange(8, dtype=np.uint8)[:, None]
+        blocks[:, :, _field(fmt, "qh")] = np.bitwise_or.reduce(bits, axis=2).transpose(0, 2, 1)
+
+
 def _decode_blocks(
     fmt: BlockFormat, blocks: NDArray[np.uint8], out: NDArray[np.float32] | None = None
 ) -> NDArray[np.float32]:
@@ -651,6 +719,9 @@ def quantize(
     out = np.empty((blocks.shape[0], f.bytes_per_block), np.uint8)
 
     def encode(rows: slice) -> None:
+        if f.bits != 8:
+            _encode_tiles(f, blocks[rows], out[rows])
+            return
         d, m, stored = _reference_blocks(f, blocks[rows])
         _check_f16(d, "d")
         if m is not None:
