@@ -114,7 +114,7 @@ def _u8(v: NDArray) -> NDArray[np.uint8]:
 
 
 def _requantize(
-    x: NDArray[np.float32],
+    xt: NDArray[np.float32],
     d: NDArray[np.float32],
     dm: NDArray[np.float32] | None,
     lo: int,
@@ -122,16 +122,21 @@ def _requantize(
     first: NDArray[np.uint8],
     offset: int = 0,
 ) -> NDArray[np.uint8]:
-    """Step 3: ``clip(nearest_int((x + dm)/d), lo, hi) + offset`` per sub-block.
+    """Step 3: ``clip(nearest_int((x + dm)/d), lo, hi) + offset`` per sub-block, as ``(nsb, 256)``.
 
-    ``x`` has shape ``(nsb, S, n)`` and ``d``, ``dm`` shape ``(nsb, S)``; where ``d == 0`` the
-    codes ``first`` of step 1 are kept, as the reference skips those sub-blocks.
+    ``xt`` and ``first`` (the codes of step 1) are in the ``(n, sub-blocks)`` layout of
+    :func:`_subblocks`, ``d`` and ``dm`` have shape ``(nsb, S)``; where ``d == 0`` the codes of
+    step 1 are kept, as the reference skips those sub-blocks. The arithmetic runs on the
+    transposed layout (whole rows of sub-blocks, long inner loops: about 2 times faster than on
+    rows of 16 or 32 values), and the uint8 codes are transposed back once.
     """
+    nsb = d.shape[0]
+    d = d.reshape(-1)
     zero = d == 0
-    dd = np.where(zero, F32(1), d)[..., None]
-    v = x + dm[..., None] if dm is not None else x
+    dd = np.where(zero, F32(1), d)
+    v = np.add(xt, dm.reshape(-1)) if dm is not None else xt.copy()
     with np.errstate(over="ignore", invalid="ignore"):
-        v = v / dd
+        v /= dd
     if v.size and max(v.max(), -v.min()) > 4194303:
         v = nearest_int(v).astype(F32)  # beyond 2**22: the reference's wrapped value
     else:
@@ -141,8 +146,8 @@ def _requantize(
         v += F32(offset)
     codes = v.astype(np.uint8)
     if zero.any():
-        codes[zero] = first[zero]
-    return codes
+        codes[:, zero] = first[:, zero]
+    return _rows(codes, nsb)
 
 
 def _max_positive(v: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -185,10 +190,7 @@ def _q2_k_quantize(x: NDArray[np.float32], qw: NDArray[np.float32] | None) -> ND
         d16, d = _to_f16(dm, "d")
         m16, dmin = _to_f16(mm, "dmin")
     sc, mc = packed & np.uint8(15), packed >> np.uint8(4)
-    codes = _requantize(
-        x.reshape(nsb, 16, 16), d[:, None] * sc, dmin[:, None] * mc, 0, 3,
-        _rows(first, nsb).reshape(nsb, 16, 16),
-    )  # fmt: skip
+    codes = _requantize(xt, d[:, None] * sc, dmin[:, None] * mc, 0, 3, first)
     out = np.empty((nsb, 84), np.uint8)
     out[:, :16] = packed
     out[:, 16:80] = pack_planes(codes.reshape(nsb, 2, 4, 32), 2).reshape(nsb, 64)
@@ -237,10 +239,7 @@ def _q3_k_quantize(x: NDArray[np.float32], qw: NDArray[np.float32] | None) -> ND
     codes6 = codes6.astype(np.uint8)
     d16, d = _to_f16(d_block.astype(F32), "d")
     sc = codes6.astype(np.int64) - 32
-    codes = _requantize(
-        x.reshape(nsb, 16, 16), d[:, None] * sc.astype(F32), None, -4, 3,
-        _rows(first, nsb).reshape(nsb, 16, 16), offset=4,
-    ).reshape(nsb, QK_K)  # fmt: skip
+    codes = _requantize(xt, d[:, None] * sc.astype(F32), None, -4, 3, first, offset=4)
     out = np.empty((nsb, 110), np.uint8)
     out[:, :32] = pack_planes((codes >> 2).reshape(nsb, 8, 32), 1)
     out[:, 32:96] = pack_planes((codes & 3).reshape(nsb, 2, 4, 32), 2).reshape(nsb, 64)
@@ -302,10 +301,7 @@ def _k4_search(
         m16, dmin = _to_f16(m_block, "dmin")
     packed = pack_scales_k4(ls, lm)
     ls, lm = unpack_scales_k4(packed)
-    codes = _requantize(
-        x.reshape(nsb, 8, 32), d[:, None] * ls, dmin[:, None] * lm, 0, nmax,
-        _rows(first, nsb).reshape(nsb, 8, 32),
-    ).reshape(nsb, QK_K)  # fmt: skip
+    codes = _requantize(xt, d[:, None] * ls, dmin[:, None] * lm, 0, nmax, first)
     return packed, codes, d16, m16, first
 
 
@@ -382,10 +378,8 @@ def _q6_k_quantize(x: NDArray[np.float32], qw: NDArray[np.float32] | None) -> ND
     sc = np.minimum(nearest_int(iscale[:, None] * scales), 127)
     sc = (((sc + 128) & 0xFF) - 128).astype(np.int8)
     sc[zero] = 0
-    codes = _requantize(
-        x.reshape(nsb, 16, 16), d[:, None] * sc.astype(F32), None, -32, 31,
-        _rows(first, nsb).reshape(nsb, 16, 16), offset=32,
-    ).reshape(nsb, 2, 4, 32)  # fmt: skip
+    codes = _requantize(xt, d[:, None] * sc.astype(F32), None, -32, 31, first, offset=32)
+    codes = codes.reshape(nsb, 2, 4, 32)
     codes[zero] = 0
     out = np.empty((nsb, 210), np.uint8)
     low = (codes & 15).reshape(nsb, 2, 2, 2, 32).transpose(0, 1, 3, 2, 4)  # (h, s2, hi, l)
