@@ -444,14 +444,13 @@ def make_q3_quants(
     lv = _rint(x * (F32(-nmax) / mx))
     np.clip(lv, F32(-nmax), F32(nmax - 1), out=lv)
     w = x * x
-    sumlx = ordered_sum(w * x * lv)
-    suml2 = ordered_sum(w * lv * lv)
+    sumlx = dot_sum(w, x, lv)  # (w*x)*l
+    suml2 = dot_sum(w, lv, lv)  # (w*l)*l
     moves = np.flatnonzero((mx < 0) & ~zero)  # the only blocks a move can change (see above)
     if moves.size:
         xs, ls = np.take(x, moves, axis=1), np.take(lv, moves, axis=1)
         sums = sumlx[moves], suml2[moves]
-        sums = _descend(xs, np.take(w, moves, axis=1), ls, -nmax, nmax - 1,
-                        need_both_positive=False, sums=sums)  # fmt: skip
+        sums = _descend(xs, xs * xs, ls, -nmax, nmax - 1, need_both_positive=False, sums=sums)
         sumlx[moves], suml2[moves] = sums
         for lrow, srow in zip(lv, ls, strict=True):  # row by row: 2x faster than lv[:, moves]
             lrow[moves] = srow
