@@ -61,6 +61,7 @@ Q8_0 ignores the imatrix.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -74,8 +75,9 @@ from . import imatrix as im
 from ._input import as_block_bytes, as_block_input
 from .make_quants import make_qkx3_quants, make_qx_quants
 
-#: Blocks processed at once (64K values): the working set stays in the CPU cache.
-CHUNK_BLOCKS = 2048
+#: Blocks processed at once (256K values, 1 MB of float32: fewer NumPy calls per value, while
+#: the transposes work tile by tile in cache; 2048 and 16384 measured 5-10 % slower).
+CHUNK_BLOCKS = 8192
 #: Blocks fitted at once with importance weights (1M values): bounds the memory of the search.
 WEIGHTED_CHUNK_BLOCKS = 32768
 
@@ -518,7 +520,8 @@ def _encode_tiles(fmt: BlockFormat, x: NDArray[np.float32], out: NDArray[np.uint
     tiles = x.reshape(nt, k, 32).transpose(0, 2, 1).copy()  # (nt, 32, k), never a view of x
     hi = tiles.max(axis=1)
     lo = tiles.min(axis=1)
-    _check_finite(hi.max(), lo.min())  # NaN propagates to both; an inf reaches one of them
+    if not (math.isfinite(hi.max()) and math.isfinite(lo.min())):  # NaN reaches both, inf one
+        _check_finite(hi, lo)
     if fmt.use_min:
         d = (hi - lo) / np.float32(fmt.qmax)
         v = np.subtract(tiles, lo[:, None, :], out=tiles)

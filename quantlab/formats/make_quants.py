@@ -329,8 +329,7 @@ def _descend(
         xr = np.take(x, rows, axis=1).T.copy()
         wr = np.take(w, rows, axis=1).T.copy()
         lr = np.take(lv, rows, axis=1).T.copy()
-        local = (np.cumsum(has) - 1)[cb]
-        f = local * n + ci
+        local = (np.cumsum(has) - 1)[cb]  # each candidate's compact row
         sweep = np.zeros(rows.size, np.intp)  # the sweep each block is in (the reference's itry)
         ptr = np.zeros(rows.size, np.intp)  # its next position in it; > 0 iff it moved in it
         wxr = wr * xr
