@@ -7,9 +7,14 @@ an array ``x`` of shape ``(n, nb)`` holds ``nb`` blocks of ``n`` values, block `
 - llama.cpp adds the terms of a block one by one in float32 (``s += t``). Reducing axis 0 of a
   C-contiguous ``(n, nb)`` array does exactly that, column by column (NumPy adds row after row
   into the result; only a reduction along the contiguous axis is pairwise), so
-  :func:`ordered_sum` gives the reference's sums to the last bit in one call.
-- each step of a search (a trial scale, a coordinate-descent move) is then a handful of
-  elementwise operations over all ``nb`` blocks, never a Python loop over blocks.
+  :func:`ordered_sum` gives the reference's sums to the last bit in one call, and a sum of
+  products ``Σ a b`` (or ``Σ a b c``) is one :func:`dot_sum` (an einsum that adds the rounded
+  products row after row without an intermediate array; checked once at import to be exactly
+  the ordered sum on this NumPy, else the plain product and reduction are used).
+- each step of a search (a trial scale, a coordinate-descent round) is then a handful of
+  elementwise operations over all ``nb`` blocks, never a Python loop over blocks; what a search
+  keeps of its best trial goes to small per-trial tables and is selected by index at the end,
+  without masked copies (whose branches mispredict on random masks).
 
 All arithmetic is float32, with the operations in the reference's order (``w*x*l`` is
 ``(w*x)*l``), so the results are bit-exact with llama.cpp's C (``ggml-quants.c``). The names
@@ -215,12 +220,13 @@ def make_qx_quants(
         squares = sumlx * sumlx
     usable = suml2 > 0
     nb = mx.size
-    index = np.arange(scales.size, dtype=np.int32).reshape(scales.shape)
+    itype = np.int32 if scales.size < 2**31 else np.intp
+    index = np.arange(scales.size, dtype=itype).reshape(scales.shape)
     kept = index[0].copy()
     best = bests[0].copy()
     better = np.empty(nb, bool)
     bound = np.empty(nb, F32)
-    step = np.empty(nb, np.int32)
+    step = np.empty(nb, itype)
     flat_bests = bests.reshape(-1)
     for t in range(1, len(steps)):
         with np.errstate(over="ignore", invalid="ignore"):
