@@ -278,6 +278,26 @@ def test_ordered_sum_adds_in_order() -> None:
     assert not np.signbit(make_quants.ordered_sum(neg_zero)).any()
 
 
+def test_dot_sum_is_the_ordered_sum_of_rounded_products() -> None:
+    # Σ a b (and Σ (a b) c) as the reference's loop: each product rounded to float32, then added
+    # in order; whether einsum or the product-and-reduce fallback does it
+    rng = np.random.default_rng(3)
+    for n, nb in ((16, 999), (32, 64), (16, 5), (8, 1)):
+        a, b, c = (
+            (rng.standard_normal((n, nb)) * 10.0 ** rng.uniform(-3, 3, (n, nb))).astype(np.float32)
+            for _ in range(3)
+        )
+        two = np.zeros(nb, np.float32)
+        three = np.zeros(nb, np.float32)
+        for i in range(n):
+            two = two + a[i] * b[i]
+            three = three + (a[i] * b[i]) * c[i]
+        assert bits_equal(make_quants.dot_sum(a, b), two), (n, nb)
+        assert bits_equal(make_quants.dot_sum(a, b, c), three), (n, nb)
+        out = np.empty(nb, np.float32)
+        assert make_quants.dot_sum(a, b, out=out) is out and bits_equal(out, two)
+
+
 def test_make_qx_quants_against_a_plain_loop() -> None:
     # One block by hand: the 19 trial scales, best (Σwxl)²/Σwl², as the docstring states.
     rng = np.random.default_rng(4)
