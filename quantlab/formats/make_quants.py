@@ -308,7 +308,10 @@ def _descend(
     block with no move left has converged and leaves the active set. On Gaussian data 80 % of
     the blocks converge in the first round (which needs no copy of the data); the others are
     copied once to a (block, position) layout where each later round selects its blocks as
-    whole rows. The result is the reference's, move for move.
+    whole rows. The result is the reference's, move for move. Measured (Q3_K without an
+    imatrix, 1024 x 4096, one thread, with make_q3_quants' skipping of blocks that cannot move):
+    111 -> 104 ms against the previous sweep-by-sweep loop over positions; on 4096 x 4096 the
+    rounds after the first are 156 of Q3_K's 440 ms.
 
     ``sums`` gives the starting sums when they were computed from other codes than ``lv`` holds;
     ``wrap_u8`` stores an accepted code modulo 256, as the reference's ``uint8_t`` codes do (a
