@@ -82,29 +82,31 @@ class _CandidateTable(Table):
     parameters, refitted again); the chosen row is marked.
     """
 
-    def __init__(self, scheme: Scheme, xg: NDArray, wg: NDArray | None, out: dict) -> None:
+    def __init__(self, scheme: Scheme, xg: NDArray, wg: NDArray | None, error: NDArray) -> None:
         self.digits = 4
-        self._args = (scheme, xg, wg, out)
+        self._args = (scheme, xg, wg)
         self._cache: tuple[dict[str, NDArray], int] | None = None
-        self.caption = group_caption(xg.shape[0], out["error"]) if xg.shape[0] > 1 else None
+        self.caption = group_caption(xg.shape[0], error) if xg.shape[0] > 1 else None
 
     def _compute(self) -> tuple[dict[str, NDArray], int]:
         if self._cache is None:
-            scheme, xg, wg, out = self._args
+            scheme, xg, wg = self._args
+            # The search again, recording its candidates (the same choices: the same code).
+            out = _search.code_search(scheme, xg, wg, record=True)
             wg = np.ones_like(xg) if wg is None else wg
             ev = _search.candidate_errors(scheme, xg, wg, out["scale_round"], out["min_round"])
             after = ev["after"]
-            after[:, -1] = out["error_after"][:, -1]  # the polish, as the search computed it
+            after[:, -1] = out["polish_error"]  # the polish, as the search computed it
             best = int(np.argmin(after.mean(axis=0)))
             cols: dict[str, NDArray] = {"offset": out["offset_rel"].mean(axis=0)}
             if xg.shape[0] == 1:
                 best = int(out["best"][0])
                 after[0, best] = out["error"][0]
                 cols["scale"] = ev["scale"][0]
-                cols["scale"][-1] = out["scale_after"][0, -1]
+                cols["scale"][-1] = out["polish_scale"][0]
                 if scheme.use_min:
                     cols["min"] = ev["min"][0]
-                    cols["min"][-1] = out["min_after"][0, -1]
+                    cols["min"][-1] = out["polish_min"][0]
             cols["error_before"] = ev["before"].mean(axis=0)
             cols["error_after"] = after.mean(axis=0)
             if xg.shape[0] > 1:  # the rows aggregate groups; each group chose its own best
@@ -184,11 +186,14 @@ class Quantizer:
     def _out(self, p: NDArray | None, shape: tuple[int, ...]) -> NDArray | None:
         return None if p is None else self.grouping.params_from_groups(p, shape)
 
-    def _result(self, x, xg, wg, q, scale, minimum, method, error=None, **extra) -> QuantResult:
+    def _result(
+        self, x, xg, wg, q, scale, minimum, method, error=None, x_hat=None, **extra
+    ) -> QuantResult:
         g = self.grouping
         if error is None:
             error = self.scheme.error(xg, q, scale, minimum, wg)
-        x_hat = self.scheme.dequantize(q, scale, minimum)
+        if x_hat is None:
+            x_hat = self.scheme.dequantize(q, scale, minimum)
         return QuantResult(
             q=g.from_groups(q, x.shape),
             scale=self._out(scale, x.shape),
@@ -343,7 +348,7 @@ class Quantizer:
         wg = None if w is None else self.grouping.to_groups(as_weights(w, xa.shape))
         if offsets is None and relative:
             out = _search.code_search(self.scheme, xg, wg)
-            table: Table = _CandidateTable(self.scheme, xg, wg, out)
+            table: Table = _CandidateTable(self.scheme, xg, wg, out["error"])
         else:
             if offsets is None:
                 grid = _search.REFERENCE_OFFSETS
@@ -369,7 +374,10 @@ class Quantizer:
             # The chosen candidate's error as the table computed it: .error equals its best row.
             table = Table(cols, best=best, caption=caption)
         q, scale, minimum, error = out["q"], out["scale"], out["min"], out["error"]
-        return self._result(xa, xg, wg, q, scale, minimum, "search", error=error, table=table)
+        x_hat = out.get("x_hat")  # the default search writes it with the codes
+        return self._result(
+            xa, xg, wg, q, scale, minimum, "search", error=error, x_hat=x_hat, table=table
+        )
 
     def refine(
         self, x: ArrayLike, w: ArrayLike | None = None, *, max_iter: int = 100
