@@ -185,7 +185,7 @@ CODE_STEPS_SYMMETRIC = np.arange(-9, 10) / 10
 #: ``iscale = (2**n - 1 + delta) / (max - min_current)``.
 CODE_STEPS_MIN = np.concatenate([[0.0], np.arange(-10, 0) / 10, np.arange(1, 11) / 10])
 #: Values per chunk of the default search: its float32 working set stays in the CPU cache.
-FAST_CHUNK_ELEMENTS = 1 << 17
+FAST_CHUNK_ELEMENTS = 1 << 16
 #: Ranges below this (the data scaled to ``max|x|`` in ``[0.5, 1)``) are not tried in float32.
 TINY = 2.0**-60
 #: Groups up to this size are laid out position-major (see :func:`code_search`).
@@ -256,15 +256,15 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     ``(K, g)`` table. The candidates do not depend on each other, so the best one (the largest
     ``sum(w*r*l)**2 / sum(w*l*l)``: the lowest refitted error) is chosen after the loop.
     """
-    xt, hi, lo, wt, w32, order = c.xt, c.hi, c.lo, c.wt, c.w32, c.order
+    xt, hi, lo, w32, order = c.xt, c.hi, c.lo, c.w32, c.order
     g = xt.shape[1]
     steps = CODE_STEPS_SYMMETRIC
     nmax = -scheme.qmin
     m_all = _signed_extreme(xt, hi, lo)
     m = m_all
     moved = np.zeros(g, bool)  # the grid's delta = 0 is not min/max rounding
-    if wt is not None:  # the grid spans the values that count (a zero weight does not)
-        xw = np.where(wt > 0, xt, 0.0)
+    if c.used is not None:  # the grid spans the values that count (a zero weight does not)
+        xw = np.where(c.used, xt, 0.0)
         m_w = _signed_extreme(xw, xw.max(axis=0), xw.min(axis=0))
         m = np.where(np.abs(m_w) > 2.0**-30 * np.abs(m_all), m_w, m_all)  # not float32-tiny
         moved = m != m_all
@@ -285,19 +285,23 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
             np.einsum("ij,ij->j", lv, lv, out=sll[j])
         else:
             np.einsum("ij,ij,ij->j", lv, lv, w32, out=sll[j])
+    # The refitted error is sum(w*r*r) - score, score = sum(w*r*l)**2 / sum(w*l*l) (0 where
+    # every code is 0: then sum(w*r*l) = 0 too); the first of the best scores wins.
+    score = sxl * sxl
+    score /= np.maximum(sll, np.finfo(F32).tiny)
+    top = score.max(axis=0)
+    ranks = np.arange(k, 0, -1, dtype=np.int8)[:, None]  # k, ..., 1: the first has the most
+    best = k - np.max(np.where(score == top, ranks, np.int8(0)), axis=0).astype(np.int64)
+    cols = np.arange(g)
+    sxl_b, sll_b = sxl[best, cols].astype(np.float64), sll[best, cols].astype(np.float64)
+    fit = np.where(sll_b > 0, sxl_b / np.where(sll_b > 0, sll_b, 1.0), 0.0)
     srr = np.einsum("ij,ij->j", r32, wr32).astype(np.float64)
-    s_xl, s_ll = sxl.astype(np.float64), sll.astype(np.float64)
-    ok = s_ll > 0
-    safe = np.where(ok, s_ll, 1.0)
-    after = np.maximum(srr - np.where(ok, s_xl * s_xl / safe, 0.0), 0.0)  # in units of r**2
-    best = _argmin_rows(after)[None]
-    fit = np.take_along_axis(np.where(ok, s_xl / safe, 0.0), best, axis=0)[0]
     nominal = int(np.flatnonzero(steps == 0)[0])
     out = {
         "s_best": -m * fit,  # r ~ fit * l, so x ~ -m * fit * l
         "m_best": None,
-        "after_nominal": after[nominal],
-        "after_best": np.take_along_axis(after, best, axis=0)[0],
+        "after_nominal": srr - score[nominal],  # in units of r**2
+        "after_best": srr - top,
         "sxx": srr,
         "moved": moved,
         "m_all": m_all,
@@ -324,42 +328,42 @@ def _grid_min(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     nmax = scheme.qmax
     x32 = xt.astype(F32, order=order)
     m_cur = lo  # the minimum the candidates round around
-    if wt is not None:  # the grid spans the values that count (a zero weight does not)
-        used = wt > 0
-        hi_w = np.max(xt, axis=0, where=used, initial=-np.inf)
-        lo_w = np.min(xt, axis=0, where=used, initial=np.inf)
+    moved = np.zeros(g, bool)
+    if c.used is not None:  # the grid spans the values that count (a zero weight does not)
+        hi_w = np.max(xt, axis=0, where=c.used, initial=-np.inf)
+        lo_w = np.min(xt, axis=0, where=c.used, initial=np.inf)
         wide = hi_w - lo_w > 2.0**-30 * (hi - lo)  # and not float32-tiny
         hi_new, lo_new = np.where(wide, hi_w, hi), np.where(wide, lo_w, lo)
         moved = (hi_new != hi) | (lo_new != lo)
         hi, m_cur = hi_new, lo_new
-        sw = wt.sum(axis=0)
-        wx32 = w32 * x32
-    else:
-        moved = np.zeros(g, bool)
-        sw = float(size)
-        wx32 = x32
+    sw = float(size) if wt is None else wt.sum(axis=0)
+    wx32 = x32 if w32 is None else w32 * x32
     sxx = _wsum(xt, xt, wt)
     kk = k + len(LOCAL_STEPS_MIN)
     s_l, s_ll, s_xl = (np.empty((kk, g), F32) for _ in range(3))
     isc_all, m0_all = (np.zeros((kk, g)), np.zeros((kk, g))) if record else (None, None)
     best = np.full(g, np.inf)
-    best_s, best_m = np.zeros(g), np.zeros(g)
+    best_s, best_m = np.zeros(g), m_cur  # during the grid, m_cur is best_m
     after_nominal = best
     lv = np.empty_like(x32)
+    neg_inv_sw = -1.0 / sw
     for j in range(kk):
+        # An impossible candidate (a range of almost nothing) rounds with a finite iscale but
+        # is never taken: its refit is marked singular (its error then the plain sum(w*x*x)).
         if j < k:  # the grid: the range from the current minimum to the maximum
-            width = hi - m_cur
-            valid = (width > TINY) & (nmax + steps[j] > 0)
-            isc = np.where(valid, (nmax + steps[j]) / np.where(valid, width, 1.0), 0.0)
+            width = hi - best_m
+            valid = width > TINY
+            isc = (nmax + steps[j]) / np.maximum(width, TINY)
+            m_cur = best_m
         else:  # then a few scales close to the best refitted one, around its minimum
             valid = best_s > TINY
             delta, shift = LOCAL_STEPS_MIN[j - k]
-            isc = np.where(valid, (nmax + delta) / np.where(valid, best_s * nmax, 1.0), 0.0)
+            isc = (nmax + delta) / (np.maximum(best_s, TINY) * nmax)
             if j == k:
-                m_anchor = m_cur
+                m_anchor = best_m
             m_cur = m_anchor + shift * best_s
         if record:
-            isc_all[j], m0_all[j] = isc, m_cur
+            isc_all[j], m0_all[j] = np.where(valid, isc, 0.0), m_cur
         np.subtract(x32, m_cur.astype(F32), out=lv)
         np.multiply(lv, isc.astype(F32), out=lv)
         np.rint(lv, out=lv)
@@ -374,18 +378,16 @@ def _grid_min(scheme: Scheme, c: _Chunk, record: bool) -> dict:
         sl, sll, sxl = s_l[j].astype(np.float64), s_ll[j], s_xl[j]
         # Refit x ~ a*l + b: the weighted 2x2 normal equations, with sum(w*x) = 0 (centred).
         vll = sll - sl * sl / sw
-        ok = vll > 1e-9 * np.maximum(sll, 1.0)
-        a = np.where(ok, sxl / np.where(ok, vll, 1.0), 0.0)
-        after = np.where(valid, np.maximum(sxx - a * sxl, 0.0), np.inf)
+        ok = (vll > 1e-9 * np.maximum(sll, 1.0)) & valid
+        a = sxl / np.where(ok, vll, np.inf)  # 0 where singular
+        after = np.maximum(sxx - a * sxl, 0.0)
         if j == 0:
             after_nominal = after
         better = after < best
-        best = np.where(better, after, best)
+        np.minimum(best, after, out=best)
         best_s = np.where(better, a, best_s)
-        fit_m = -a * sl / sw
+        fit_m = a * sl * neg_inv_sw
         best_m = np.where(better, fit_m, best_m)
-        if j < k:
-            m_cur = np.where(better, fit_m, m_cur)
     out = {
         "s_best": best_s,
         "m_best": best_m,
@@ -577,13 +579,15 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
                 if m_f is not None:
                     m_f[idx] = m_rc[keep]
         scale = s_f * unit
+        # Into the group-major results: each a transposed copy (a broadcast operation writing
+        # through a transposed view is several times slower).
         np.copyto(q_out[sl].T, lv, casting="unsafe")
-        xh = xhat_out[sl].T
-        np.multiply(lv, scale, out=xh)  # x_hat = scale*q + min, as Scheme.dequantize
+        np.multiply(lv, scale, out=lv)  # x_hat = scale*q + min, as Scheme.dequantize
         minimum = None
         if use_min:
             minimum = (m_f + shift) * unit
-            np.add(xh, minimum, out=xh)
+            lv += minimum
+        np.copyto(xhat_out[sl].T, lv)
         to_mean = top * unit * unit / size  # sums of x / 2**e with w / max(w) -> mean(w*err)
         out = {
             "scale": scale[:, None],
