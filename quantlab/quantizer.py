@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,26 @@ from .table import Table
 METHODS = ("round", "refit", "search", "refine", "optimum")
 
 
+class _Deferred:
+    """A dataclass field that may be given as a function of no arguments, called (once) when the
+    field is first read: the dequantized values cost a pass over the data and a fresh array,
+    which a caller that only needs the codes and parameters should not pay for."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = "_" + name
+
+    def __get__(self, obj: object, objtype: type | None = None) -> NDArray:
+        if obj is None:
+            raise AttributeError(self.key)  # no default value
+        value = obj.__dict__[self.key]
+        if callable(value):
+            value = obj.__dict__[self.key] = value()
+        return value
+
+    def __set__(self, obj: object, value: NDArray | Callable[[], NDArray]) -> None:
+        obj.__dict__[self.key] = value
+
+
 @dataclass
 class QuantResult:
     """Codes and parameters chosen by one method, with their (weighted) error.
@@ -40,7 +61,7 @@ class QuantResult:
     error : ndarray
         Weighted MSE ``mean(w * (x - x_hat)**2)`` per group (0-d for per-tensor).
     x_hat : ndarray
-        The dequantized values.
+        The dequantized values (computed when first read; may be given as a function).
     method : str
         How the parameters were chosen.
     table : Table or None
@@ -54,7 +75,7 @@ class QuantResult:
     scale: NDArray[np.float64]
     min: NDArray[np.float64] | None
     error: NDArray[np.float64]
-    x_hat: NDArray[np.float64]
+    x_hat: NDArray[np.float64] = _Deferred()  # type: ignore[assignment]
     method: str
     table: Table | None = field(default=None, repr=False)
     n_iter: int | None = None
@@ -186,20 +207,20 @@ class Quantizer:
     def _out(self, p: NDArray | None, shape: tuple[int, ...]) -> NDArray | None:
         return None if p is None else self.grouping.params_from_groups(p, shape)
 
-    def _result(
-        self, x, xg, wg, q, scale, minimum, method, error=None, x_hat=None, **extra
-    ) -> QuantResult:
+    def _result(self, x, xg, wg, q, scale, minimum, method, error=None, **extra) -> QuantResult:
         g = self.grouping
         if error is None:
             error = self.scheme.error(xg, q, scale, minimum, wg)
-        if x_hat is None:
-            x_hat = self.scheme.dequantize(q, scale, minimum)
+
+        def x_hat() -> NDArray:  # scale*q + min, when first read
+            return g.from_groups(self.scheme.dequantize(q, scale, minimum), x.shape)
+
         return QuantResult(
             q=g.from_groups(q, x.shape),
             scale=self._out(scale, x.shape),
             min=self._out(minimum, x.shape),
             error=self._out(error, x.shape),
-            x_hat=g.from_groups(x_hat, x.shape),
+            x_hat=x_hat,
             method=method,
             **extra,
         )
@@ -374,10 +395,7 @@ class Quantizer:
             # The chosen candidate's error as the table computed it: .error equals its best row.
             table = Table(cols, best=best, caption=caption)
         q, scale, minimum, error = out["q"], out["scale"], out["min"], out["error"]
-        x_hat = out.get("x_hat")  # the default search writes it with the codes
-        return self._result(
-            xa, xg, wg, q, scale, minimum, "search", error=error, x_hat=x_hat, table=table
-        )
+        return self._result(xa, xg, wg, q, scale, minimum, "search", error=error, table=table)
 
     def refine(
         self, x: ArrayLike, w: ArrayLike | None = None, *, max_iter: int = 100

@@ -218,10 +218,19 @@ def _signed_extreme(xt: NDArray, hi: NDArray, lo: NDArray) -> NDArray:
 
 
 def _wsum(a: NDArray, b: NDArray, w: NDArray | None) -> NDArray:
-    """Column sums ``sum(w*a*b)`` of position-major arrays in one pass (``w`` None: 1)."""
-    if w is None:
-        return np.einsum("ij,ij->j", a, b)
-    return np.einsum("ij,ij,ij->j", a, b, w)
+    """Column sums ``sum(a * (w*b))`` of position-major arrays (``w`` None: 1).
+
+    The same summation as without weights once ``w*b`` is formed, so that a group of weights 1
+    in a weighted chunk sums exactly as unweighted (a three-operand einsum rounds differently).
+    """
+    return np.einsum("ij,ij->j", a, b if w is None else w * b)
+
+
+def _exact_code_sums(size: int, qmax_abs: int) -> bool:
+    """Whether float32 sums of ``size`` products ``w*l`` and ``w*l*l`` (weights at most 1, codes
+    up to ``qmax_abs``) are exact for integer products: below ``2**24``. Then any summation
+    order gives the same sums, and a group of weights 1 the unweighted ones."""
+    return size * qmax_abs * qmax_abs < 2**24
 
 
 @dataclass
@@ -276,15 +285,19 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     k = len(steps)
     sxl, sll = np.empty((k, g), F32), np.empty((k, g), F32)
     lv = np.empty_like(r32)
+    fused = w32 is not None and _exact_code_sums(xt.shape[0], nmax)
+    wl = lv if w32 is None or fused else np.empty_like(lv)
     for j in range(k):
         np.multiply(r32, F32(nmax + steps[j]), out=lv)
         np.rint(lv, out=lv)
         np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
         np.einsum("ij,ij->j", lv, wr32, out=sxl[j])
-        if w32 is None:
-            np.einsum("ij,ij->j", lv, lv, out=sll[j])
-        else:
+        if fused:  # sum(w*l*l) in one pass
             np.einsum("ij,ij,ij->j", lv, lv, w32, out=sll[j])
+        else:
+            if w32 is not None:
+                np.multiply(lv, w32, out=wl)
+            np.einsum("ij,ij->j", lv, wl, out=sll[j])
     # The refitted error is sum(w*r*r) - score, score = sum(w*r*l)**2 / sum(w*l*l) (0 where
     # every code is 0: then sum(w*r*l) = 0 too); the first of the best scores wins.
     score = sxl * sxl
@@ -346,6 +359,8 @@ def _grid_min(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     best_s, best_m = np.zeros(g), m_cur  # during the grid, m_cur is best_m
     after_nominal = best
     lv = np.empty_like(x32)
+    fused = w32 is not None and _exact_code_sums(size, nmax)
+    wl = lv if w32 is None or fused else np.empty_like(lv)
     neg_inv_sw = -1.0 / sw
     for j in range(kk):
         # An impossible candidate (a range of almost nothing) rounds with a finite iscale but
@@ -368,12 +383,14 @@ def _grid_min(scheme: Scheme, c: _Chunk, record: bool) -> dict:
         np.multiply(lv, isc.astype(F32), out=lv)
         np.rint(lv, out=lv)
         np.clip(lv, 0, nmax, out=lv)
-        if w32 is None:
-            np.add.reduce(lv, axis=0, out=s_l[j])
-            np.einsum("ij,ij->j", lv, lv, out=s_ll[j])
-        else:
+        if fused:  # sum(w*l) and sum(w*l*l), each in one pass
             np.einsum("ij,ij->j", lv, w32, out=s_l[j])
             np.einsum("ij,ij,ij->j", lv, lv, w32, out=s_ll[j])
+        else:
+            if w32 is not None:
+                np.multiply(lv, w32, out=wl)
+            np.add.reduce(wl, axis=0, out=s_l[j])
+            np.einsum("ij,ij->j", lv, wl, out=s_ll[j])
         np.einsum("ij,ij->j", lv, wx32, out=s_xl[j])
         sl, sll, sxl = s_l[j].astype(np.float64), s_ll[j], s_xl[j]
         # Refit x ~ a*l + b: the weighted 2x2 normal equations, with sum(w*x) = 0 (centred).
@@ -439,8 +456,9 @@ def _finish(
         lv *= inv
     np.rint(lv, out=lv)
     np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
-    sll = _wsum(lv, lv, wt)
-    sxl = _wsum(lv, xt, wt)
+    wl = lv if wt is None else wt * lv
+    sll = np.einsum("ij,ij->j", wl, lv)
+    sxl = np.einsum("ij,ij->j", wl, xt)
     if m is None:
         s1 = np.where(sll > 0, sxl / np.where(sll > 0, sll, 1.0), 0.0)
         m1 = None
@@ -451,12 +469,9 @@ def _finish(
         else:
             top = np.max(lv, axis=0, where=used, initial=-1.0)
             single = top == np.min(lv, axis=0, where=used, initial=scheme.qmax + 1.0)
-        if wt is None:
-            sw = float(xt.shape[0])
-            sl, sx = np.add.reduce(lv, axis=0), np.add.reduce(xt, axis=0)
-        else:
-            sw = wt.sum(axis=0)
-            sl, sx = np.einsum("ij,ij->j", lv, wt), np.einsum("ij,ij->j", xt, wt)
+        sw = float(xt.shape[0]) if wt is None else wt.sum(axis=0)
+        sl = np.add.reduce(wl, axis=0)
+        sx = np.add.reduce(xt if wt is None else wt * xt, axis=0)
         vll = sll - sl * sl / sw
         vxl = sxl - sx * sl / sw
         ok = ~single & (vll > 0)
@@ -514,7 +529,6 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
     qmax_abs = scheme.qmax if use_min else -scheme.qmin
     order = "C" if size <= SMALL_GROUP else "F"
     q_out = np.empty((n_groups, size), np.int64)
-    xhat_out = np.empty((n_groups, size))
 
     def run(sl: slice) -> dict:
         # (M, g), a copy. Small groups: C order, so that a group's sum adds whole rows (fast,
@@ -542,7 +556,7 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
                 used = None if np.all(low > 0) else wt > 0
         shift = 0.0
         if use_min:  # centre: the float32 sums of x*l then cancel far less
-            shift = xt.mean(axis=0) if wt is None else np.einsum("ij,ij->j", wt, xt) / wt.sum(0)
+            shift = xt.mean(axis=0) if wt is None else np.sum(wt * xt, axis=0) / wt.sum(axis=0)
             xt -= shift
             hi, lo = hi - shift, lo - shift  # exact: rounding is monotone
         chunk = _Chunk(xt, hi, lo, wt, w32, used)
@@ -579,15 +593,8 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
                 if m_f is not None:
                     m_f[idx] = m_rc[keep]
         scale = s_f * unit
-        # Into the group-major results: each a transposed copy (a broadcast operation writing
-        # through a transposed view is several times slower).
-        np.copyto(q_out[sl].T, lv, casting="unsafe")
-        np.multiply(lv, scale, out=lv)  # x_hat = scale*q + min, as Scheme.dequantize
-        minimum = None
-        if use_min:
-            minimum = (m_f + shift) * unit
-            lv += minimum
-        np.copyto(xhat_out[sl].T, lv)
+        np.copyto(q_out[sl].T, lv, casting="unsafe")  # into the group-major codes
+        minimum = None if m_f is None else (m_f + shift) * unit
         to_mean = top * unit * unit / size  # sums of x / 2**e with w / max(w) -> mean(w*err)
         out = {
             "scale": scale[:, None],
@@ -612,7 +619,7 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
         return out
 
     out = _chunked(n_groups, size, run, FAST_CHUNK_ELEMENTS)
-    out["q"], out["x_hat"] = q_out, xhat_out
+    out["q"] = q_out
     return out
 
 
