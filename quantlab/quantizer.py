@@ -94,13 +94,15 @@ def group_caption(n_groups: int, errors: NDArray) -> str:
 class _CandidateTable(Table):
     """The default search's table, computed in float64 when it is first looked at.
 
-    The search compares its candidates in float32 (fast); the table re-evaluates each one
-    exactly (round with the candidate's parameters, refit, both errors), so that its rows obey
-    "a refit never hurts" to the last digit. Columns: ``offset`` (the candidate's scale before
-    refit relative to min/max rounding's, minus 1: ``scale0 * qmax / range - 1``), per-tensor
-    ``scale`` (and ``min``) after refit, ``error_before``, ``error_after``; multi-group rows are
-    means over the groups. The last row is the polish (rounding at the best candidate's refitted
-    parameters, refitted again); the chosen row is marked.
+    The search compares its candidates in float32 (fast) and keeps none of them; when the table
+    is first read it runs the search again recording them (the same code on the same data: the
+    same choices), then re-evaluates each one exactly (round with the candidate's parameters,
+    refit, both errors), so that its rows obey "a refit never hurts" to the last digit.
+    Columns: ``offset`` (the candidate's scale before refit relative to min/max rounding's,
+    minus 1: ``scale0 * qmax / range - 1``), per-tensor ``scale`` (and ``min``) after refit,
+    ``error_before``, ``error_after``; multi-group rows are means over the groups. The last
+    row is the polish (rounding at the best candidate's refitted parameters, refitted again);
+    the chosen row is marked.
     """
 
     def __init__(self, scheme: Scheme, xg: NDArray, wg: NDArray | None, error: NDArray) -> None:

@@ -10,10 +10,14 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
   every bit width (a relative grid's 2.5 % steps are coarse at 8 bits and needlessly fine at 2);
   a fixed grid around ``min(x)`` stays 1-11 % behind one that follows the best minimum; no
   "min <= 0" rule, the quantizer's minimum being a free float; candidates compared in float32
-  (about half the float64 time), position-major in chunks of 2**17 values that stay in the
+  (about half the float64 time), position-major in chunks of 2**16 values that stay in the
   cache; then a float64 polish (round at the best refitted parameters, refit: never worse) and a
   float64 check against min/max rounding with refit. Its mean error is at or below llama.cpp's
-  heuristics at 2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not.
+  heuristics at 2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not. Its time
+  (4 bits, blocks of 32, one thread, CPU time, the C in the same run; see :func:`code_search`
+  for why): symmetric about 34 (unweighted) and 44-46 (weighted) ms per million values against
+  25-27 for llama.cpp's C (Q4_0 with an imatrix, ``make_qx_quants``), use_min about 63-72 and
+  88-96 against 61-67 (Q4_K, ``make_qkx2_quants``).
 - :func:`grid_search`: a given grid of range offsets (relative, or absolute as the reference
   ``-1.0, -0.9, ..., +1.0`` in units of x, meaningless for data whose range is 0.01 or 1000):
   round, refit by (weighted) least squares, keep the lowest (weighted) error; one candidate at a
@@ -259,15 +263,13 @@ class _Chunk:
 
 
 def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
-    """The symmetric grid of :func:`code_search` on one chunk, compared in float32.
+    """The symmetric grid of :func:`code_search` on one chunk (:class:`_Chunk`), in float32.
 
-    ``xt`` holds the values position-major, ``(M, g)`` float64 (one column per group, divided by
-    its power of two), ``hi``/``lo`` its column extremes; ``wt``/``w32`` the selection weights in
-    float64/float32 (None: all 1). The values are first mapped to ``r = -x / m`` (``m`` lands on
-    -1), so that every candidate is a multiplication by a scalar, ``r * (2**(n-1) + delta)``:
-    round, clip, and the two sums ``sum(w*r*l)``, ``sum(w*l*l)`` written straight into a
-    ``(K, g)`` table. The candidates do not depend on each other, so the best one (the largest
-    ``sum(w*r*l)**2 / sum(w*l*l)``: the lowest refitted error) is chosen after the loop.
+    The values are first mapped to ``r = -x / m`` (``m`` lands on -1), so that every candidate
+    is a multiplication by a scalar, ``r * (2**(n-1) + delta)``: round, clip, and the two sums
+    ``sum(w*r*l)``, ``sum(w*l*l)`` written straight into a ``(K, g)`` table. The candidates do
+    not depend on each other, so the best one (the largest ``sum(w*r*l)**2 / sum(w*l*l)``: the
+    lowest refitted error) is chosen after the loop.
     """
     xt, hi, lo, w32, order = c.xt, c.hi, c.lo, c.w32, c.order
     g = xt.shape[1]
@@ -332,11 +334,12 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
 def _grid_min(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     """The grid with a minimum of :func:`code_search` on one chunk, compared in float32.
 
-    As :func:`_grid_symmetric`, with ``xt`` also centred on its (weighted) mean (the float32 sums
-    of ``x*l`` then cancel far less). Candidate ``j`` rounds ``(x - min_cur) * iscale_j``, where
-    ``min_cur`` is the refitted minimum of the best candidate so far, so the candidates are taken
-    one after the other; each needs three sums (``sum(w*l)``, ``sum(w*l*l)``, ``sum(w*x*l)``) and
-    a few operations on ``(g,)`` arrays for its weighted refit.
+    As :func:`_grid_symmetric`, the chunk's values also centred on their (weighted) mean (the
+    float32 sums of ``x*l`` then cancel far less). Candidate ``j`` rounds
+    ``(x - min_cur) * iscale_j``, where ``min_cur`` is the refitted minimum of the best candidate
+    so far, so the candidates are taken one after the other; each needs three sums
+    (``sum(w*l)``, ``sum(w*l*l)``, ``sum(w*x*l)``) and a few operations on ``(g,)`` arrays for
+    its weighted refit.
     """
     xt, hi, lo, wt, w32, order = c.xt, c.hi, c.lo, c.wt, c.w32, c.order
     size, g = xt.shape
@@ -503,14 +506,25 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
        and min/max rounding with refit (``delta = 0``) wherever the float32 comparison cannot
        tell them apart: never worse than that.
 
-    Why it is fast: the data is transposed once per chunk of :data:`FAST_CHUNK_ELEMENTS` values
-    to position-major ``(M, g)`` (a per-group parameter is then a row broadcast, and a group's
-    sum adds whole rows); every candidate is a few in-place float32 passes in the cache, its sums
-    written straight into a ``(K, g)`` table (no temporaries); only the chosen candidate is
-    rounded in float64, and the codes and ``x_hat`` are written once, into the result's arrays.
+    Why it is fast (measured, 4 bits, blocks of 32, ms per million values; the whole call was
+    70-85 / 104-119 symmetric and 170 / 220-237 use_min before, unweighted / weighted): the data
+    is transposed once per chunk of :data:`FAST_CHUNK_ELEMENTS` values to position-major
+    ``(M, g)`` (a per-group parameter is then a row broadcast, and a group's sum adds whole
+    rows: 2-3 ms for the copy, 1 for the scaling); every candidate is a few in-place float32
+    passes in the cache (symmetric: the values are first divided by their signed extreme, so a
+    candidate is a multiplication by a scalar; 17-19 ms for 19 candidates), its sums written
+    straight into a ``(K, g)`` table, the symmetric best chosen after the loop from a column
+    maximum (2-3 ms); only the chosen candidate is rounded and refitted in float64 (4.5-5 ms),
+    min/max rounding too only where the float32 errors cannot tell them apart (about a quarter
+    of the symmetric groups, a tenth with a minimum: 3-4 ms); the codes are written once into
+    the result (3 ms); nothing per candidate is kept unless the table is read (it runs the
+    search again with ``record``), and ``x_hat`` is computed when first read. What is left is
+    the float64 copies of the input (validation, 2 ms each for x and w), the weighted sums (one
+    three-operand pass each) and a few operations on ``(g,)`` arrays per candidate with a minimum
+    (its candidates depend on each other).
 
-    ``wg`` None means unweighted (no weight products). Returns ``q`` (G, M) int64, ``x_hat``
-    (G, M), ``scale``/``min`` (G, 1) and ``error`` (G,). With ``record`` (for the candidate
+    ``wg`` None means unweighted (no weight products). Returns ``q`` (G, M) int64,
+    ``scale``/``min`` (G, 1) and ``error`` (G,). With ``record`` (for the candidate
     table), also per group and candidate row (the grid, then the polish): ``scale_round``/
     ``min_round`` (how the row rounds; the polish at the best candidate's refitted parameters),
     ``offset_rel`` (the row's scale before refit relative to min/max rounding's, minus 1),
