@@ -589,7 +589,7 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
         close = np.flatnonzero((gap <= 1e-6 * size * grid["sxx"]) | grid["moved"])
         take = np.ones(g, bool)
         s_f, m_f, e_f = s_p.copy(), None if m_p is None else m_p.copy(), e_p.copy()
-        if close.size == 1:  # sum it as one column among two, as everywhere (see code_search)
+        if close.size == 1 and order == "C":  # one column among two, as everywhere (see above)
             close = np.repeat(close, 2)
         if close.size:
             if use_min:
