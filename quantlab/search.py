@@ -243,10 +243,11 @@ def _row_by_row(a: NDArray) -> bool:
 
 @dataclass
 class _Chunk:
-    """One chunk of groups, position-major: the values ``xt`` ``(M, g)`` float64, divided by
-    each group's power of two (and, with a minimum, centred), their column extremes ``hi``/``lo``,
-    the selection weights ``wt``/``w32`` in float64/float32 (None: all 1) and ``used`` (the
-    values of positive weight; None when every weight is positive)."""
+    """One chunk of groups, position-major: the values ``xt`` ``(M, g)`` float64 (divided by
+    each group's power of two unless that is close to 1; with a minimum, centred), their column
+    extremes ``hi``/``lo``, the selection weights ``wt``/``w32`` in float64/float32 (None: all
+    1), ``used`` (the values of positive weight; None when every weight is positive) and
+    ``tiny``, :data:`TINY` in the units of ``xt``."""
 
     xt: NDArray
     hi: NDArray
@@ -254,6 +255,7 @@ class _Chunk:
     wt: NDArray | None
     w32: NDArray | None
     used: NDArray | None
+    tiny: NDArray | float = TINY
 
     @property
     def order(self) -> str:
@@ -374,13 +376,13 @@ def _grid_min(scheme: Scheme, c: _Chunk, record: bool) -> dict:
         # is never taken: its refit is marked singular (its error then the plain sum(w*x*x)).
         if j < k:  # the grid: the range from the current minimum to the maximum
             width = hi - best_m
-            valid = width > TINY
-            isc = (nmax + steps[j]) / np.maximum(width, TINY)
+            valid = width > c.tiny
+            isc = (nmax + steps[j]) / np.maximum(width, c.tiny)
             m_cur = best_m
         else:  # then a few scales close to the best refitted one, around its minimum
-            valid = best_s > TINY
+            valid = best_s > c.tiny
             delta, shift = LOCAL_STEPS_MIN[j - k]
-            isc = (nmax + delta) / (np.maximum(best_s, TINY) * nmax)
+            isc = (nmax + delta) / (np.maximum(best_s, c.tiny) * nmax)
             if j == k:
                 m_anchor = best_m
             m_cur = m_anchor + shift * best_s
@@ -556,9 +558,17 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
         g = xt.shape[1]
         hi, lo = xt.max(axis=0), xt.min(axis=0)
         _, e = np.frexp(np.maximum(hi, -lo))
-        unit = np.ldexp(1.0, e)  # chosen on x / 2**e: tiny squares do not underflow
-        xt /= unit
-        hi, lo = hi / unit, lo / unit  # exact: the extremes of xt
+        # Chosen on x / 2**e, so that tiny squares do not underflow nor large ones overflow (nor
+        # float32 values). A power of two scales every rounding exactly, so where each 2**e is
+        # within 2**+-20 of 1 the same choices are made on x itself: a pass saved.
+        tiny: NDArray | float = TINY
+        if np.all(np.abs(e) <= 20):
+            tiny = np.ldexp(TINY, e)
+            unit = np.ones(g)
+        else:
+            unit = np.ldexp(1.0, e)
+            xt /= unit
+            hi, lo = hi / unit, lo / unit  # exact: the extremes of xt
         wt, w32, used, top = None, None, None, np.ones(g)
         if wg is not None:
             wt = np.array(wg[sl].T, order=order)
@@ -578,7 +588,7 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
             shift = xt.mean(axis=0) if wt is None else np.sum(wt * xt, axis=0) / wt.sum(axis=0)
             xt -= shift
             hi, lo = hi - shift, lo - shift  # exact: rounding is monotone
-        chunk = _Chunk(xt, hi, lo, wt, w32, used)
+        chunk = _Chunk(xt, hi, lo, wt, w32, used, tiny)
         grid = (_grid_min if use_min else _grid_symmetric)(scheme, chunk, record)
         s_b, m_b = grid["s_best"], grid["m_best"]
         lv, s_p, m_p, e_p = _finish(scheme, xt, wt, used, s_b, m_b)
