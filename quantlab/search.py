@@ -15,9 +15,9 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
   float64 check against min/max rounding with refit. Its mean error is at or below llama.cpp's
   heuristics at 2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not. Its time
   (4 bits, blocks of 32, one thread, CPU time, the C in the same run; see :func:`code_search`
-  for why): symmetric about 34 (unweighted) and 44-46 (weighted) ms per million values against
-  25-27 for llama.cpp's C (Q4_0 with an imatrix, ``make_qx_quants``), use_min about 63-72 and
-  88-96 against 61-67 (Q4_K, ``make_qkx2_quants``).
+  for why): symmetric 31-36 (unweighted) and 40-46 (weighted) ms per million values against
+  26-28 for llama.cpp's C (Q4_0 with an imatrix, ``make_qx_quants``), use_min 64-73 and 80-94
+  against 64-68 (Q4_K, ``make_qkx2_quants``).
 - :func:`grid_search`: a given grid of range offsets (relative, or absolute as the reference
   ``-1.0, -0.9, ..., +1.0`` in units of x, meaningless for data whose range is 0.01 or 1000):
   round, refit by (weighted) least squares, keep the lowest (weighted) error; one candidate at a
