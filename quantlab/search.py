@@ -512,7 +512,8 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
     70-85 / 104-119 symmetric and 170 / 220-237 use_min before, unweighted / weighted): the data
     is transposed once per chunk of :data:`FAST_CHUNK_ELEMENTS` values to position-major
     ``(M, g)`` (a per-group parameter is then a row broadcast, and a group's sum adds whole
-    rows: 2-3 ms for the copy, 1 for the scaling); every candidate is a few in-place float32
+    rows: 2-3 ms for the copy; no division by the groups' powers of two when they are all
+    within 2**+-20 of 1, a pass saved); every candidate is a few in-place float32
     passes in the cache (symmetric: the values are first divided by their signed extreme, so a
     candidate is a multiplication by a scalar; 17-19 ms for 19 candidates), its sums written
     straight into a ``(K, g)`` table, the symmetric best chosen after the loop from a column
