@@ -7,9 +7,10 @@ NumPy in ``llama_heuristics.py``), and both as ratios to quantlab's optimum. Dat
 Student-t(3) and the course's MLP weights (``quantlab.mlp.digits_mlp``), unweighted and weighted
 (exponential weights; for the MLP the mean squared input of each column, as an imatrix).
 
-Speed: ms per million values, single-threaded, against llama.cpp's C in the same run through
-ggml-python: ``ggml_quantize_chunk`` of Q4_0 with an imatrix is ``make_qx_quants`` on every block
-of 32, Q4_K without one is ``make_qkx2_quants`` on every block of 32 (plus a little packing).
+Speed: ms of CPU time per million values, single-threaded, against llama.cpp's C in the same run
+through ggml-python, the two taking turns (best of several rounds): ``ggml_quantize_chunk`` of
+Q4_0 with an imatrix is ``make_qx_quants`` on every block of 32, Q4_K without one is
+``make_qkx2_quants`` on every block of 32 (plus a little packing).
 
 Memory: the peak traced allocation (tracemalloc) per value of each method on one per-tensor group.
 
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _timing import best_times  # benchmarks/_timing.py (run from this folder)
 from llama_heuristics import make_qkx2, make_qx
 
 import quantlab as ql
@@ -77,7 +79,8 @@ def quality(data, bits, optimum_bits_min):
     return rows
 
 
-def ctime(typ, x, imatrix=None, reps=5):
+def c_call(typ, x, imatrix=None):
+    """llama.cpp's ``ggml_quantize_chunk`` of ``typ`` on the rows of float32 ``x``, as a call."""
     import ggml.ggml as g
 
     x = np.ascontiguousarray(x, np.float32)
@@ -87,12 +90,11 @@ def ctime(typ, x, imatrix=None, reps=5):
     if imatrix is not None:
         imatrix = np.ascontiguousarray(imatrix, np.float32)
         im = imatrix.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-    best = np.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
+
+    def call() -> None:
         g.ggml_quantize_chunk(typ, src, out.ctypes.data, 0, x.shape[0], x.shape[1], im)
-        best = min(best, time.perf_counter() - t0)
-    return best / x.size * 1e9
+
+    return call
 
 
 def ptime(fn, n, reps=3):
@@ -104,7 +106,8 @@ def ptime(fn, n, reps=3):
     return best / n * 1e9
 
 
-def speed(rows):
+def speed(rows, repeats=10):
+    """CPU ms per million values of the default search and of the C, taking turns."""
     import ggml.ggml as g
 
     rng = np.random.default_rng(2)
@@ -113,11 +116,10 @@ def speed(rows):
     out = []
     for use_min in (False, True):
         qz = ql.Quantizer(4, use_min, block_size=32)
-        c_unw = ctime(g.GGML_TYPE_Q4_K, x) if use_min else ctime(g.GGML_TYPE_Q4_0, x, np.ones(4096))
-        a = ptime(lambda qz=qz: qz.search(x), x.size)
-        c_w = ctime(g.GGML_TYPE_Q4_K, x) if use_min else ctime(g.GGML_TYPE_Q4_0, x, np.ones(4096))
-        b = ptime(lambda qz=qz: qz.search(x, w), x.size)
-        out.append((use_min, a, c_unw, b, c_w))
+        c = c_call(g.GGML_TYPE_Q4_K, x) if use_min else c_call(g.GGML_TYPE_Q4_0, x, np.ones(4096))
+        fns = [c, lambda qz=qz: qz.search(x), lambda qz=qz: qz.search(x, w)]
+        t_c, a, b = (t / x.size * 1e9 for t in best_times(fns, repeats, time.process_time))
+        out.append((use_min, a, t_c, b, t_c))
     opt = {}
     xs = x[: max(1, rows // 8)]
     for n in (4, 8):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,26 @@ from .table import Table
 METHODS = ("round", "refit", "search", "refine", "optimum")
 
 
+class _Deferred:
+    """A dataclass field that may be given as a function of no arguments, called (once) when the
+    field is first read: the dequantized values cost a pass over the data and a fresh array,
+    which a caller that only needs the codes and parameters should not pay for."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = "_" + name
+
+    def __get__(self, obj: object, objtype: type | None = None) -> NDArray:
+        if obj is None:
+            raise AttributeError(self.key)  # no default value
+        value = obj.__dict__[self.key]
+        if callable(value):
+            value = obj.__dict__[self.key] = value()
+        return value
+
+    def __set__(self, obj: object, value: NDArray | Callable[[], NDArray]) -> None:
+        obj.__dict__[self.key] = value
+
+
 @dataclass
 class QuantResult:
     """Codes and parameters chosen by one method, with their (weighted) error.
@@ -40,7 +61,7 @@ class QuantResult:
     error : ndarray
         Weighted MSE ``mean(w * (x - x_hat)**2)`` per group (0-d for per-tensor).
     x_hat : ndarray
-        The dequantized values.
+        The dequantized values (computed when first read; may be given as a function).
     method : str
         How the parameters were chosen.
     table : Table or None
@@ -54,7 +75,7 @@ class QuantResult:
     scale: NDArray[np.float64]
     min: NDArray[np.float64] | None
     error: NDArray[np.float64]
-    x_hat: NDArray[np.float64]
+    x_hat: NDArray[np.float64] = _Deferred()  # type: ignore[assignment]
     method: str
     table: Table | None = field(default=None, repr=False)
     n_iter: int | None = None
@@ -73,38 +94,42 @@ def group_caption(n_groups: int, errors: NDArray) -> str:
 class _CandidateTable(Table):
     """The default search's table, computed in float64 when it is first looked at.
 
-    The search compares its candidates in float32 (fast); the table re-evaluates each one
-    exactly (round with the candidate's parameters, refit, both errors), so that its rows obey
-    "a refit never hurts" to the last digit. Columns: ``offset`` (the candidate's scale before
-    refit relative to min/max rounding's, minus 1: ``scale0 * qmax / range - 1``), per-tensor
-    ``scale`` (and ``min``) after refit, ``error_before``, ``error_after``; multi-group rows are
-    means over the groups. The last row is the polish (rounding at the best candidate's refitted
-    parameters, refitted again); the chosen row is marked.
+    The search compares its candidates in float32 (fast) and keeps none of them; when the table
+    is first read it runs the search again recording them (the same code on the same data: the
+    same choices), then re-evaluates each one exactly (round with the candidate's parameters,
+    refit, both errors), so that its rows obey "a refit never hurts" to the last digit.
+    Columns: ``offset`` (the candidate's scale before refit relative to min/max rounding's,
+    minus 1: ``scale0 * qmax / range - 1``), per-tensor ``scale`` (and ``min``) after refit,
+    ``error_before``, ``error_after``; multi-group rows are means over the groups. The last
+    row is the polish (rounding at the best candidate's refitted parameters, refitted again);
+    the chosen row is marked.
     """
 
-    def __init__(self, scheme: Scheme, xg: NDArray, wg: NDArray | None, out: dict) -> None:
+    def __init__(self, scheme: Scheme, xg: NDArray, wg: NDArray | None, error: NDArray) -> None:
         self.digits = 4
-        self._args = (scheme, xg, wg, out)
+        self._args = (scheme, xg, wg)
         self._cache: tuple[dict[str, NDArray], int] | None = None
-        self.caption = group_caption(xg.shape[0], out["error"]) if xg.shape[0] > 1 else None
+        self.caption = group_caption(xg.shape[0], error) if xg.shape[0] > 1 else None
 
     def _compute(self) -> tuple[dict[str, NDArray], int]:
         if self._cache is None:
-            scheme, xg, wg, out = self._args
+            scheme, xg, wg = self._args
+            # The search again, recording its candidates (the same choices: the same code).
+            out = _search.code_search(scheme, xg, wg, record=True)
             wg = np.ones_like(xg) if wg is None else wg
             ev = _search.candidate_errors(scheme, xg, wg, out["scale_round"], out["min_round"])
             after = ev["after"]
-            after[:, -1] = out["error_after"][:, -1]  # the polish, as the search computed it
+            after[:, -1] = out["polish_error"]  # the polish, as the search computed it
             best = int(np.argmin(after.mean(axis=0)))
             cols: dict[str, NDArray] = {"offset": out["offset_rel"].mean(axis=0)}
             if xg.shape[0] == 1:
                 best = int(out["best"][0])
                 after[0, best] = out["error"][0]
                 cols["scale"] = ev["scale"][0]
-                cols["scale"][-1] = out["scale_after"][0, -1]
+                cols["scale"][-1] = out["polish_scale"][0]
                 if scheme.use_min:
                     cols["min"] = ev["min"][0]
-                    cols["min"][-1] = out["min_after"][0, -1]
+                    cols["min"][-1] = out["polish_min"][0]
             cols["error_before"] = ev["before"].mean(axis=0)
             cols["error_after"] = after.mean(axis=0)
             if xg.shape[0] > 1:  # the rows aggregate groups; each group chose its own best
@@ -188,13 +213,16 @@ class Quantizer:
         g = self.grouping
         if error is None:
             error = self.scheme.error(xg, q, scale, minimum, wg)
-        x_hat = self.scheme.dequantize(q, scale, minimum)
+
+        def x_hat() -> NDArray:  # scale*q + min, when first read
+            return g.from_groups(self.scheme.dequantize(q, scale, minimum), x.shape)
+
         return QuantResult(
             q=g.from_groups(q, x.shape),
             scale=self._out(scale, x.shape),
             min=self._out(minimum, x.shape),
             error=self._out(error, x.shape),
-            x_hat=g.from_groups(x_hat, x.shape),
+            x_hat=x_hat,
             method=method,
             **extra,
         )
@@ -343,7 +371,7 @@ class Quantizer:
         wg = None if w is None else self.grouping.to_groups(as_weights(w, xa.shape))
         if offsets is None and relative:
             out = _search.code_search(self.scheme, xg, wg)
-            table: Table = _CandidateTable(self.scheme, xg, wg, out)
+            table: Table = _CandidateTable(self.scheme, xg, wg, out["error"])
         else:
             if offsets is None:
                 grid = _search.REFERENCE_OFFSETS

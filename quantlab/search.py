@@ -10,10 +10,14 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
   every bit width (a relative grid's 2.5 % steps are coarse at 8 bits and needlessly fine at 2);
   a fixed grid around ``min(x)`` stays 1-11 % behind one that follows the best minimum; no
   "min <= 0" rule, the quantizer's minimum being a free float; candidates compared in float32
-  (about half the float64 time), position-major in chunks of 2**17 values that stay in the
+  (about half the float64 time), position-major in chunks of 2**16 values that stay in the
   cache; then a float64 polish (round at the best refitted parameters, refit: never worse) and a
   float64 check against min/max rounding with refit. Its mean error is at or below llama.cpp's
-  heuristics at 2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not.
+  heuristics at 2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not. Its time
+  (4 bits, blocks of 32, one thread, CPU time, the C in the same run; see :func:`code_search`
+  for why): symmetric 31-36 (unweighted) and 40-46 (weighted) ms per million values against
+  26-28 for llama.cpp's C (Q4_0 with an imatrix, ``make_qx_quants``), use_min 64-73 and 80-94
+  against 64-68 (Q4_K, ``make_qkx2_quants``).
 - :func:`grid_search`: a given grid of range offsets (relative, or absolute as the reference
   ``-1.0, -0.9, ..., +1.0`` in units of x, meaningless for data whose range is 0.01 or 1000):
   round, refit by (weighted) least squares, keep the lowest (weighted) error; one candidate at a
@@ -40,6 +44,7 @@ memory is a few arrays of the data (measured: under about 200 bytes per value, o
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -184,7 +189,7 @@ CODE_STEPS_SYMMETRIC = np.arange(-9, 10) / 10
 #: ``iscale = (2**n - 1 + delta) / (max - min_current)``.
 CODE_STEPS_MIN = np.concatenate([[0.0], np.arange(-10, 0) / 10, np.arange(1, 11) / 10])
 #: Values per chunk of the default search: its float32 working set stays in the CPU cache.
-FAST_CHUNK_ELEMENTS = 1 << 17
+FAST_CHUNK_ELEMENTS = 1 << 16
 #: Ranges below this (the data scaled to ``max|x|`` in ``[0.5, 1)``) are not tried in float32.
 TINY = 2.0**-60
 #: Groups up to this size are laid out position-major (see :func:`code_search`).
@@ -198,14 +203,16 @@ CODE_STEPS_MIN.setflags(write=False)
 LOCAL_STEPS_MIN = np.array([(-0.2, 0.0), (0.2, 0.0), (0.0, 0.3), (0.0, -0.3)])
 LOCAL_STEPS_MIN.setflags(write=False)
 
+F32 = np.float32
 
-def _signed_extreme(xt: NDArray) -> NDArray:
+
+def _signed_extreme(xt: NDArray, hi: NDArray, lo: NDArray) -> NDArray:
     """The element of largest magnitude of each column of ``(M, g)`` ``xt``, with its sign.
 
-    As ``argmax(|x|)``: when ``max == -min`` the first of them wins. Computed from the column
-    maximum and minimum (an argmax along the first axis is many times slower).
+    ``hi``/``lo`` are the column maximum and minimum. As ``argmax(|x|)``: when ``max == -min``
+    the first of them wins (an argmax along the first axis is many times slower, so it is only
+    taken on those columns).
     """
-    hi, lo = xt.max(axis=0), xt.min(axis=0)
     m = np.where(hi > -lo, hi, lo)
     tie = (hi == -lo) & (hi != 0)
     if np.any(tie):
@@ -214,125 +221,211 @@ def _signed_extreme(xt: NDArray) -> NDArray:
     return m
 
 
-def _candidates(scheme: Scheme, xt: NDArray, wt: NDArray | None, steps: NDArray) -> dict:
-    """The grid of :func:`code_search` on one chunk, compared in float32.
+def _wsum(a: NDArray, b: NDArray, w: NDArray | None) -> NDArray:
+    """Column sums ``sum(w*a*b)`` of position-major arrays (``w`` None: 1).
 
-    ``xt`` holds the values position-major, ``(M, g)`` float64 (one column per group, divided by
-    its power of two and, with a minimum, centred on its weighted mean); ``wt`` the selection
-    weights the same way (None: all 1). Returns, per candidate and group (``(K, g)``, float64),
-    the scale before refit ``s0``, the refitted ``fit_s``/``fit_m`` and the weighted error sums
-    ``before``/``after`` the refit (``inf`` for an impossible candidate).
+    In C order (small groups) one three-operand pass: it accumulates row by row as the
+    two-operand sum does, so a group of weights 1 inside a weighted chunk sums exactly as
+    unweighted (measured bit for bit). In F order (large groups, each column contiguous) the
+    kernels round differently, so ``w*b`` is formed first.
     """
-    size, g = xt.shape
-    k = len(steps)
-    x32 = xt.astype(np.float32)
-    w32 = None if wt is None else wt.astype(np.float32)
-    wx32 = x32 if wt is None else w32 * x32
-    sw = float(size) if wt is None else wt.sum(axis=0)
-    swxx = np.einsum("ij,ij->j", xt, xt if wt is None else wt * xt)
-    lv = np.empty_like(x32)  # the codes of the candidate
-    wl = lv if wt is None else np.empty_like(x32)  # w * codes
-    if not scheme.use_min:
-        m = _signed_extreme(xt)
-        moved = np.zeros(g, bool)  # the grid's delta = 0 is not min/max rounding
-        if wt is not None:  # the grid spans the values that count (a zero weight does not)
-            m_w = _signed_extreme(np.where(wt > 0, xt, 0.0))
-            m_all = m
-            m = np.where(np.abs(m_w) > 2.0**-30 * np.abs(m), m_w, m)  # not float32-tiny
-            moved = m != m_all
-        nmax = -scheme.qmin
-        live = m != 0
-        d0 = np.where(live, -m / (nmax + steps[:, None]), 0.0)  # (K, g): x ~ d0 * l
-        isc = np.where(live, 1.0 / np.where(live, d0, 1.0), 0.0).astype(np.float32)
-        sxl, sll = np.zeros((k, g)), np.zeros((k, g))
-        for j in range(k):
-            np.multiply(x32, isc[j], out=lv)
-            np.rint(lv, out=lv)
-            np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
-            sxl[j] = np.einsum("ij,ij->j", lv, wx32)
-            if wt is not None:
-                np.multiply(lv, w32, out=wl)
-            sll[j] = np.einsum("ij,ij->j", wl, lv)
-        ok = sll > 0
-        safe = np.where(ok, sll, 1.0)
-        before = swxx - 2 * d0 * sxl + d0 * d0 * sll
-        after = swxx - np.where(ok, sxl * sxl / safe, 0.0)
-        fit = np.where(ok, sxl / safe, 0.0)
-        return {
-            "s0": d0,
-            "m0": None,
-            "before": np.maximum(before, 0.0),
-            "after": np.maximum(after, 0.0),
-            "fit_s": fit,
-            "fit_m": None,
-            "swxx": swxx,
-            "moved": moved,
-        }
+    if w is None:
+        return np.einsum("ij,ij->j", a, b)
+    if _row_by_row(w):
+        return np.einsum("ij,ij,ij->j", a, b, w)
+    return np.einsum("ij,ij->j", a, w * b)
 
+
+def _row_by_row(a: NDArray) -> bool:
+    """Whether column sums of ``a`` (``(M, g)``) add whole rows: C order with ``g >= 2``."""
+    return a.ndim == 2 and a.shape[1] >= 2 and a.flags.c_contiguous
+
+
+@dataclass
+class _Chunk:
+    """One chunk of groups, position-major: the values ``xt`` ``(M, g)`` float64 (divided by
+    each group's power of two unless that is close to 1; with a minimum, centred), their column
+    extremes ``hi``/``lo``, the selection weights ``wt``/``w32`` in float64/float32 (None: all
+    1), ``used`` (the values of positive weight; None when every weight is positive) and
+    ``tiny``, :data:`TINY` in the units of ``xt``."""
+
+    xt: NDArray
+    hi: NDArray
+    lo: NDArray
+    wt: NDArray | None
+    w32: NDArray | None
+    used: NDArray | None
+    tiny: NDArray | float = TINY
+
+    @property
+    def order(self) -> str:
+        """The memory order of ``xt``: C (small groups) or F (large groups, each contiguous)."""
+        f_only = self.xt.flags.f_contiguous and not self.xt.flags.c_contiguous
+        return "F" if f_only else "C"
+
+
+def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
+    """The symmetric grid of :func:`code_search` on one chunk (:class:`_Chunk`), in float32.
+
+    The values are first mapped to ``r = -x / m`` (``m`` lands on -1), so that every candidate
+    is a multiplication by a scalar, ``r * (2**(n-1) + delta)``: round, clip, and the two sums
+    ``sum(w*r*l)``, ``sum(w*l*l)`` written straight into a ``(K, g)`` table. The candidates do
+    not depend on each other, so the best one (the largest ``sum(w*r*l)**2 / sum(w*l*l)``: the
+    lowest refitted error) is chosen after the loop.
+    """
+    xt, hi, lo, w32, order = c.xt, c.hi, c.lo, c.w32, c.order
+    g = xt.shape[1]
+    steps = CODE_STEPS_SYMMETRIC
+    nmax = -scheme.qmin
+    m_all = _signed_extreme(xt, hi, lo)
+    m = m_all
+    moved = np.zeros(g, bool)  # the grid's delta = 0 is not min/max rounding
+    if c.used is not None:  # the grid spans the values that count (a zero weight does not)
+        xw = np.where(c.used, xt, 0.0)
+        m_w = _signed_extreme(xw, xw.max(axis=0), xw.min(axis=0))
+        m = np.where(np.abs(m_w) > 2.0**-30 * np.abs(m_all), m_w, m_all)  # not float32-tiny
+        moved = m != m_all
+    live = m != 0
+    inv = np.where(live, -1.0 / np.where(live, m, 1.0), 0.0)
+    r32 = np.empty(xt.shape, F32, order=order)
+    np.multiply(xt, inv, out=r32)  # r = -x / m, in float32
+    wr32 = r32 if w32 is None else w32 * r32
+    k = len(steps)
+    sxl, sll = np.empty((k, g), F32), np.empty((k, g), F32)
+    lv = np.empty_like(r32)
+    fused = w32 is not None and _row_by_row(w32)  # see _wsum
+    wl = lv if w32 is None or fused else np.empty_like(lv)
+    for j in range(k):
+        np.multiply(r32, F32(nmax + steps[j]), out=lv)
+        np.rint(lv, out=lv)
+        np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
+        np.einsum("ij,ij->j", lv, wr32, out=sxl[j])
+        if fused:  # sum(w*l*l) in one pass
+            np.einsum("ij,ij,ij->j", lv, lv, w32, out=sll[j])
+        else:
+            if w32 is not None:
+                np.multiply(lv, w32, out=wl)
+            np.einsum("ij,ij->j", lv, wl, out=sll[j])
+    # The refitted error is sum(w*r*r) - score, score = sum(w*r*l)**2 / sum(w*l*l) (0 where
+    # every code is 0: then sum(w*r*l) = 0 too); the first of the best scores wins.
+    score = sxl * sxl
+    score /= np.maximum(sll, np.finfo(F32).tiny)
+    top = score.max(axis=0)
+    ranks = np.arange(k, 0, -1, dtype=np.int8)[:, None]  # k, ..., 1: the first has the most
+    best = k - np.max(np.where(score == top, ranks, np.int8(0)), axis=0).astype(np.int64)
+    cols = np.arange(g)
+    sxl_b, sll_b = sxl[best, cols].astype(np.float64), sll[best, cols].astype(np.float64)
+    fit = np.where(sll_b > 0, sxl_b / np.where(sll_b > 0, sll_b, 1.0), 0.0)
+    srr = np.einsum("ij,ij->j", r32, wr32).astype(np.float64)
+    nominal = int(np.flatnonzero(steps == 0)[0])
+    m2 = m * m  # errors in units of r**2 times m**2: in units of x**2
+    out = {
+        "s_best": -m * fit,  # r ~ fit * l, so x ~ -m * fit * l
+        "m_best": None,
+        "after_nominal": (srr - score[nominal]) * m2,
+        "sxx": srr * m2,
+        "moved": moved,
+        "m_all": m_all,
+    }
+    if record:
+        out["s0"] = np.where(live, -m / (nmax + steps[:, None]), 0.0)  # (K, g)
+        out["m0"] = None
+    return out
+
+
+def _grid_min(scheme: Scheme, c: _Chunk, record: bool) -> dict:
+    """The grid with a minimum of :func:`code_search` on one chunk, compared in float32.
+
+    As :func:`_grid_symmetric`, the chunk's values also centred on their (weighted) mean (the
+    float32 sums of ``x*l`` then cancel far less). Candidate ``j`` rounds
+    ``(x - min_cur) * iscale_j``, where ``min_cur`` is the refitted minimum of the best candidate
+    so far, so the candidates are taken one after the other; each needs three sums
+    (``sum(w*l)``, ``sum(w*l*l)``, ``sum(w*x*l)``) and a few operations on ``(g,)`` arrays for
+    its weighted refit.
+    """
+    xt, hi, lo, wt, w32, order = c.xt, c.hi, c.lo, c.wt, c.w32, c.order
+    size, g = xt.shape
+    steps = CODE_STEPS_MIN
+    k = len(steps)
     nmax = scheme.qmax
-    hi, m_cur = xt.max(axis=0), xt.min(axis=0)  # m_cur: the minimum the candidates round around
-    if wt is not None:  # the grid spans the values that count (a zero weight does not)
-        hi_w = np.where(wt > 0, xt, -np.inf).max(axis=0)
-        lo_w = np.where(wt > 0, xt, np.inf).min(axis=0)
-        wide = hi_w - lo_w > 2.0**-30 * (hi - m_cur)  # and not float32-tiny
-        hi_new, lo_new = np.where(wide, hi_w, hi), np.where(wide, lo_w, m_cur)
-        moved = (hi_new != hi) | (lo_new != m_cur)
+    x32 = xt.astype(F32, order=order)
+    m_cur = lo  # the minimum the candidates round around
+    moved = np.zeros(g, bool)
+    if c.used is not None:  # the grid spans the values that count (a zero weight does not)
+        hi_w = np.max(xt, axis=0, where=c.used, initial=-np.inf)
+        lo_w = np.min(xt, axis=0, where=c.used, initial=np.inf)
+        wide = hi_w - lo_w > 2.0**-30 * (hi - lo)  # and not float32-tiny
+        hi_new, lo_new = np.where(wide, hi_w, hi), np.where(wide, lo_w, lo)
+        moved = (hi_new != hi) | (lo_new != lo)
         hi, m_cur = hi_new, lo_new
-    else:
-        moved = np.zeros(g, bool)
-    best = np.full(g, np.inf)
+    sw = float(size) if wt is None else wt.sum(axis=0)
+    wx32 = x32 if w32 is None else w32 * x32
+    sxx = _wsum(xt, xt, wt)
     kk = k + len(LOCAL_STEPS_MIN)
-    s0_all, before, after = np.zeros((kk, g)), np.full((kk, g), np.inf), np.full((kk, g), np.inf)
-    fit_s, fit_m, m0_all = np.zeros((kk, g)), np.zeros((kk, g)), np.zeros((kk, g))
-    best_s = np.zeros(g)
+    s_l, s_ll, s_xl = (np.empty((kk, g), F32) for _ in range(3))
+    isc_all, m0_all = (np.zeros((kk, g)), np.zeros((kk, g))) if record else (None, None)
+    best = np.full(g, np.inf)
+    best_s, best_m = np.zeros(g), m_cur  # during the grid, m_cur is best_m
+    after_nominal = best
+    lv = np.empty_like(x32)
+    fused = w32 is not None and _row_by_row(w32)  # see _wsum
+    wl = lv if w32 is None or fused else np.empty_like(lv)
+    neg_inv_sw = -1.0 / sw
     for j in range(kk):
+        # An impossible candidate (a range of almost nothing) rounds with a finite iscale but
+        # is never taken: its refit is marked singular (its error then the plain sum(w*x*x)).
         if j < k:  # the grid: the range from the current minimum to the maximum
-            width = hi - m_cur
-            valid = (width > TINY) & (nmax + steps[j] > 0)
-            isc = np.where(valid, (nmax + steps[j]) / np.where(valid, width, 1.0), 0.0)
+            width = hi - best_m
+            valid = width > c.tiny
+            isc = (nmax + steps[j]) / np.maximum(width, c.tiny)
+            m_cur = best_m
         else:  # then a few scales close to the best refitted one, around its minimum
-            valid = best_s > TINY
+            valid = best_s > c.tiny
             delta, shift = LOCAL_STEPS_MIN[j - k]
-            isc = np.where(valid, (nmax + delta) / np.where(valid, best_s * nmax, 1.0), 0.0)
+            isc = (nmax + delta) / (np.maximum(best_s, c.tiny) * nmax)
             if j == k:
-                m_best = m_cur
-            m_cur = m_best + shift * best_s
-        np.subtract(x32, m_cur.astype(np.float32), out=lv)
-        np.multiply(lv, isc.astype(np.float32), out=lv)
+                m_anchor = best_m
+            m_cur = m_anchor + shift * best_s
+        if record:
+            isc_all[j], m0_all[j] = np.where(valid, isc, 0.0), m_cur
+        np.subtract(x32, m_cur.astype(F32), out=lv)
+        np.multiply(lv, isc.astype(F32), out=lv)
         np.rint(lv, out=lv)
         np.clip(lv, 0, nmax, out=lv)
-        if wt is not None:
-            np.multiply(lv, w32, out=wl)
-        sl = np.add.reduce(wl, axis=0, dtype=np.float64)
-        s_ll = np.einsum("ij,ij->j", wl, lv)
-        s_xl = np.einsum("ij,ij->j", wl, x32)
+        if fused:  # sum(w*l) and sum(w*l*l), each in one pass
+            np.einsum("ij,ij->j", lv, w32, out=s_l[j])
+            np.einsum("ij,ij,ij->j", lv, lv, w32, out=s_ll[j])
+        else:
+            if w32 is not None:
+                np.multiply(lv, w32, out=wl)
+            np.add.reduce(wl, axis=0, out=s_l[j])
+            np.einsum("ij,ij->j", lv, wl, out=s_ll[j])
+        np.einsum("ij,ij->j", lv, wx32, out=s_xl[j])
+        sl, sll, sxl = s_l[j].astype(np.float64), s_ll[j], s_xl[j]
         # Refit x ~ a*l + b: the weighted 2x2 normal equations, with sum(w*x) = 0 (centred).
-        vll = s_ll - sl * sl / sw
-        ok = vll > 1e-9 * np.maximum(s_ll, 1.0)
-        a = np.where(ok, s_xl / np.where(ok, vll, 1.0), 0.0)
-        s0 = np.where(isc > 0, 1.0 / np.where(isc > 0, isc, 1.0), 0.0)
-        s0_all[j] = s0
-        m0_all[j] = m_cur
-        rounded = s0 * s0 * s_ll + 2 * s0 * m_cur * sl + m_cur * m_cur * sw - 2 * s0 * s_xl + swxx
-        before[j] = np.where(valid, np.maximum(rounded, 0.0), np.inf)
-        after[j] = np.where(valid, np.maximum(swxx - a * s_xl, 0.0), np.inf)
-        fit_s[j] = a
-        fit_m[j] = -a * sl / sw
-        better = after[j] < best
-        best = np.where(better, after[j], best)
+        vll = sll - sl * sl / sw
+        ok = (vll > 1e-9 * np.maximum(sll, 1.0)) & valid
+        a = sxl / np.where(ok, vll, np.inf)  # 0 where singular
+        after = np.maximum(sxx - a * sxl, 0.0)
+        if j == 0:
+            after_nominal = after
+        better = after < best
+        np.minimum(best, after, out=best)
         best_s = np.where(better, a, best_s)
-        if j < k:
-            m_cur = np.where(better, fit_m[j], m_cur)
-    return {
-        "s0": s0_all,
-        "m0": m0_all,
-        "before": before,
-        "after": after,
-        "fit_s": fit_s,
-        "fit_m": fit_m,
-        "swxx": swxx,
+        fit_m = a * sl * neg_inv_sw
+        best_m = np.where(better, fit_m, best_m)
+    out = {
+        "s_best": best_s,
+        "m_best": best_m,
+        "after_nominal": after_nominal,
+        "sxx": sxx,
         "moved": moved,
+        "m_all": None,
     }
+    if record:
+        out["s0"] = np.where(isc_all > 0, 1.0 / np.where(isc_all > 0, isc_all, 1.0), 0.0)
+        out["m0"] = m0_all
+    return out
 
 
 def _argmin_rows(a: NDArray) -> NDArray:
@@ -350,41 +443,57 @@ def _argmin_rows(a: NDArray) -> NDArray:
 
 
 def _finish(
-    scheme: Scheme, xt: NDArray, wt: NDArray | None, s: NDArray, m: NDArray | None
+    scheme: Scheme,
+    xt: NDArray,
+    wt: NDArray | None,
+    used: NDArray | None,
+    s: NDArray,
+    m: NDArray | None,
 ) -> tuple[NDArray, NDArray, NDArray | None, NDArray]:
     """Round position-major ``xt`` with ``(s, m)`` (``(g,)``), refit, error: all in float64.
 
+    ``used`` marks the values of positive weight when some weight is zero (None: all count).
     Returns ``(codes, scale, min, error_sum)``: codes ``(M, g)`` as floats, the weighted
     least-squares parameters of those codes and ``sum(w*(x - x_hat)**2)`` per group.
     """
-    lv = xt if m is None else xt - m
-    lv = lv * np.where(s != 0, 1.0 / np.where(s != 0, s, 1.0), 0.0)
+    inv = np.where(s != 0, 1.0 / np.where(s != 0, s, 1.0), 0.0)
+    if m is None:
+        lv = xt * inv
+    else:
+        lv = xt - m
+        lv *= inv
     np.rint(lv, out=lv)
     np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
-    wl = lv if wt is None else wt * lv
-    sll = np.einsum("ij,ij->j", wl, lv)
-    sxl = np.einsum("ij,ij->j", wl, xt)
+    sll = _wsum(lv, lv, wt)
+    sxl = _wsum(lv, xt, wt)
     if m is None:
         s1 = np.where(sll > 0, sxl / np.where(sll > 0, sll, 1.0), 0.0)
         m1 = None
-        res = xt - s1 * lv
+        res = lv * s1
     else:
-        used = lv if wt is None else np.where(wt > 0, lv, np.nan)
-        single = np.nanmax(used, axis=0) == np.nanmin(used, axis=0)  # singular equations
-        sw = float(xt.shape[0]) if wt is None else wt.sum(axis=0)
-        sl = np.add.reduce(wl, axis=0)
-        sx = np.add.reduce(xt if wt is None else wt * xt, axis=0)
+        if used is None:  # singular equations: every code (of positive weight) the same
+            single = lv.max(axis=0) == lv.min(axis=0)
+        else:
+            top = np.max(lv, axis=0, where=used, initial=-1.0)
+            single = top == np.min(lv, axis=0, where=used, initial=scheme.qmax + 1.0)
+        if wt is None:
+            sw = float(xt.shape[0])
+            sl, sx = np.add.reduce(lv, axis=0), np.add.reduce(xt, axis=0)
+        else:
+            sw = wt.sum(axis=0)  # w*a formed first: summed as without weights in any order
+            sl, sx = np.add.reduce(wt * lv, axis=0), np.add.reduce(wt * xt, axis=0)
         vll = sll - sl * sl / sw
         vxl = sxl - sx * sl / sw
         ok = ~single & (vll > 0)
         s1 = np.where(ok, vxl / np.where(ok, vll, 1.0), 0.0)
         m1 = (sx - s1 * sl) / sw
-        res = xt - (s1 * lv + m1)
-    err = np.einsum("ij,ij->j", res, res if wt is None else wt * res)
-    return lv, s1, m1, err
+        res = lv * s1
+        res += m1
+    np.subtract(xt, res, out=res)
+    return lv, s1, m1, _wsum(res, res, wt)
 
 
-def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None) -> dict:
+def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool = False) -> dict:
     """quantlab's default search over ``(G, M)`` groups: a grid in code units, then a polish.
 
     1. Candidates, compared in float32 as llama.cpp does: symmetric
@@ -396,129 +505,153 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None) -> dict:
     2. Polish, in float64: round with the best candidate's refitted parameters and refit again.
        Rounding to nearest is optimal for those parameters and the refit for those codes, so
        this never loses against the best candidate. The answer is the better (in float64) of it
-       and min/max rounding with refit (``delta = 0``): never worse than that.
+       and min/max rounding with refit (``delta = 0``) wherever the float32 comparison cannot
+       tell them apart: never worse than that.
 
-    ``wg`` None means unweighted (no weight products). Returns the dict of :func:`grid_search`
-    plus ``best`` (the chosen row per group) and ``offset_rel``; one row is appended to the
-    candidates: the polish. Candidate errors are the float32 ones, except for the rows computed
-    in float64 (``delta = 0`` and the polish).
+    Why it is fast (measured, 4 bits, blocks of 32, ms per million values; the whole call was
+    70-85 / 104-119 symmetric and 170 / 220-237 use_min before, unweighted / weighted): the data
+    is transposed once per chunk of :data:`FAST_CHUNK_ELEMENTS` values to position-major
+    ``(M, g)`` (a per-group parameter is then a row broadcast, and a group's sum adds whole
+    rows: 2-3 ms for the copy; no division by the groups' powers of two when they are all
+    within 2**+-20 of 1, a pass saved); every candidate is a few in-place float32
+    passes in the cache (symmetric: the values are first divided by their signed extreme, so a
+    candidate is a multiplication by a scalar; 17-19 ms for 19 candidates), its sums written
+    straight into a ``(K, g)`` table, the symmetric best chosen after the loop from a column
+    maximum (2-3 ms); only the chosen candidate is rounded and refitted in float64 (4.5-5 ms),
+    min/max rounding too only where the float32 errors cannot tell them apart (about a quarter
+    of the symmetric groups, a tenth with a minimum: 3-4 ms); the codes are written once into
+    the result (3 ms); nothing per candidate is kept unless the table is read (it runs the
+    search again with ``record``), and ``x_hat`` is computed when first read. What is left is
+    the float64 copies of the input (validation, 2 ms each for x and w), the weighted sums (one
+    three-operand pass each) and a few operations on ``(g,)`` arrays per candidate with a minimum
+    (its candidates depend on each other).
+
+    ``wg`` None means unweighted (no weight products). Returns ``q`` (G, M) int64,
+    ``scale``/``min`` (G, 1) and ``error`` (G,). With ``record`` (for the candidate
+    table), also per group and candidate row (the grid, then the polish): ``scale_round``/
+    ``min_round`` (how the row rounds; the polish at the best candidate's refitted parameters),
+    ``offset_rel`` (the row's scale before refit relative to min/max rounding's, minus 1),
+    ``best`` (the chosen row: the polish or ``delta = 0``), and ``polish_error``,
+    ``polish_scale``, ``polish_min``.
     """
     n_groups, size = xg.shape
     if n_groups == 1 and size <= SMALL_GROUP:
         # One small group: sum it as one column among two, exactly as inside a larger batch.
         two = code_search(
-            scheme, np.repeat(xg, 2, axis=0), None if wg is None else np.repeat(wg, 2, axis=0)
+            scheme,
+            np.repeat(xg, 2, axis=0),
+            None if wg is None else np.repeat(wg, 2, axis=0),
+            record=record,
         )
         return {k: None if v is None else v[:1] for k, v in two.items()}
-    steps = CODE_STEPS_MIN if scheme.use_min else CODE_STEPS_SYMMETRIC
+    use_min = scheme.use_min
+    steps = CODE_STEPS_MIN if use_min else CODE_STEPS_SYMMETRIC
     nominal = int(np.flatnonzero(steps == 0)[0])
-    qmax_abs = scheme.qmax if scheme.use_min else -scheme.qmin
+    n_rows = len(steps) + (len(LOCAL_STEPS_MIN) if use_min else 0)  # then the polish
+    qmax_abs = scheme.qmax if use_min else -scheme.qmin
+    order = "C" if size <= SMALL_GROUP else "F"
+    q_out = np.empty((n_groups, size), np.int64)
 
     def run(sl: slice) -> dict:
         # (M, g), a copy. Small groups: C order, so that a group's sum adds whole rows (fast,
-        # in the same order whatever g >= 2). Large groups: F order, each group contiguous,
-        # summed pairwise (accurate in float32).
-        order = "C" if size <= SMALL_GROUP else "F"
+        # in the same order whatever g >= 2). Large groups: F order, each group contiguous.
         xt = np.array(xg[sl].T, order=order)
         g = xt.shape[1]
-        _, e = np.frexp(np.maximum(xt.max(axis=0), -xt.min(axis=0)))
-        unit = np.ldexp(1.0, e)  # chosen on x / 2**e: tiny squares do not underflow
-        xt /= unit
-        wt, top = None, np.ones(g)
+        hi, lo = xt.max(axis=0), xt.min(axis=0)
+        _, e = np.frexp(np.maximum(hi, -lo))
+        # Chosen on x / 2**e, so that tiny squares do not underflow nor large ones overflow (nor
+        # float32 values). A power of two scales every rounding exactly, so where each 2**e is
+        # within 2**+-20 of 1 the same choices are made on x itself: a pass saved.
+        tiny: NDArray | float = TINY
+        if np.all(np.abs(e) <= 20):
+            tiny = np.ldexp(TINY, e)
+            unit = np.ones(g)
+        else:
+            unit = np.ldexp(1.0, e)
+            xt /= unit
+            hi, lo = hi / unit, lo / unit  # exact: the extremes of xt
+        wt, w32, used, top = None, None, None, np.ones(g)
         if wg is not None:
             wt = np.array(wg[sl].T, order=order)
             top = wt.max(axis=0)
-            wt = np.where(top > 0, wt / np.where(top > 0, top, 1.0), 1.0)  # selection weights
-            if np.all(wt == 1):
+            pos = top > 0
+            if not np.all(pos):
+                wt[:, ~pos] = 1.0  # all-zero weights: the unweighted answer
+            wt /= np.where(pos, top, 1.0)  # selection weights, the largest 1
+            low = wt.min(axis=0)
+            if np.all(low == 1):
                 wt = None
+            else:
+                w32 = wt.astype(F32, order=order)
+                used = None if np.all(low > 0) else wt > 0
         shift = 0.0
-        if scheme.use_min:  # centre: the float32 sums of x*l then cancel far less
+        if use_min:  # centre: the float32 sums of x*l then cancel far less
             shift = xt.mean(axis=0) if wt is None else np.sum(wt * xt, axis=0) / wt.sum(axis=0)
             xt -= shift
-        c = _candidates(scheme, xt, wt, steps)
-        # The polish in float64; min/max rounding with refit (delta = 0) too where the float32
-        # comparison cannot tell it from the best candidate (a margin well above its rounding).
-        hi, lo = xt.max(axis=0), xt.min(axis=0)
-        if scheme.use_min:
-            s_r, m_r = (hi - lo) / scheme.qmax, lo
-        else:
-            s_r, m_r = _signed_extreme(xt) / scheme.qmin, None
-        best = _argmin_rows(c["after"])[None]
-        after_best = np.take_along_axis(c["after"], best, axis=0)[0]
-        s_b = np.take_along_axis(c["fit_s"], best, axis=0)[0]
-        m_b = None if m_r is None else np.take_along_axis(c["fit_m"], best, axis=0)[0]
-        l_p, s_p, m_p, e_p = _finish(scheme, xt, wt, s_b, m_b)
-        e_r = c["after"][nominal].copy()
-        finite = np.isfinite(e_r) & np.isfinite(after_best)
-        gap = np.where(finite, e_r - np.where(finite, after_best, 0.0), 0.0)
-        close = (gap <= 1e-6 * size * c["swxx"]) | c["moved"]
+            hi, lo = hi - shift, lo - shift  # exact: rounding is monotone
+        chunk = _Chunk(xt, hi, lo, wt, w32, used, tiny)
+        grid = (_grid_min if use_min else _grid_symmetric)(scheme, chunk, record)
+        s_b, m_b = grid["s_best"], grid["m_best"]
+        lv, s_p, m_p, e_p = _finish(scheme, xt, wt, used, s_b, m_b)
+        # Min/max rounding with refit (delta = 0) too, in float64, where its float32 error is
+        # not clearly above the polish's (a margin well above the float32 rounding): elsewhere
+        # it cannot win. About a tenth of the groups (4 bits, blocks of 32).
+        gap = grid["after_nominal"] - e_p
+        close = np.flatnonzero((gap <= 1e-6 * size * grid["sxx"]) | grid["moved"])
         take = np.ones(g, bool)
-        s_r_fit = c["fit_s"][nominal].copy()
-        m_r_fit = None if m_r is None else c["fit_m"][nominal].copy()
-        codes = np.empty((g, size), np.int64)
-        codes.T[...] = l_p
-        if np.any(close):
-            sub = xt[:, close]
+        s_f, m_f, e_f = s_p.copy(), None if m_p is None else m_p.copy(), e_p.copy()
+        if close.size == 1 and order == "C":  # one column among two, as everywhere (see above)
+            close = np.repeat(close, 2)
+        if close.size:
+            if use_min:
+                s_r, m_r = (hi[close] - lo[close]) / scheme.qmax, lo[close]
+            else:
+                s_r, m_r = grid["m_all"][close] / scheme.qmin, None
             l_r, s_rc, m_rc, e_rc = _finish(
                 scheme,
-                sub,
+                xt[:, close],
                 None if wt is None else wt[:, close],
-                s_r[close],
-                None if m_r is None else m_r[close],
+                None if used is None else used[:, close],
+                s_r,
+                m_r,
             )
-            s_r_fit[close], e_r[close] = s_rc, e_rc
-            if m_r is not None:
-                m_r_fit[close] = m_rc
-            take[close] = e_p[close] < e_rc
-            keep = close.copy()
-            keep[close] = ~take[close]
-            if np.any(keep):
-                codes[keep] = l_r[:, ~take[close]].T
-        width = hi - lo if scheme.use_min else np.maximum(hi, -lo)
-        safe_w = np.where(width > 0, width, 1.0)
-        off = np.concatenate([np.abs(c["s0"]), np.abs(s_p)[None]]) * qmax_abs / safe_w - 1.0
-        off = np.where(width > 0, off, 0.0)
-        after = np.concatenate([c["after"], e_p[None]])
-        after[nominal] = e_r
-        before = np.concatenate([c["before"], after_best[None]])
-        # The polish rounds at the best refitted parameters: its error before its own refit is
-        # the best candidate's error after refit.
-        before[-1] = np.where(np.isfinite(before[-1]), before[-1], after[-1])
-        s_all = np.concatenate([c["fit_s"], s_p[None]])
-        s_all[nominal] = s_r_fit
-        scale = np.where(take, s_p, s_r_fit)
-        minimum = None
-        m_all = None
-        if scheme.use_min:
-            m_all = np.concatenate([c["fit_m"], m_p[None]])
-            m_all[nominal] = m_r_fit
-            minimum = ((np.where(take, m_p, m_r_fit) + shift) * unit)[:, None]
-            m_all = ((m_all + shift) * unit).T
+            keep = e_rc <= e_p[close]  # the polish only when strictly better
+            take[close[keep]] = False
+            idx = close[keep]
+            if idx.size:
+                lv[:, idx] = l_r[:, keep]
+                s_f[idx], e_f[idx] = s_rc[keep], e_rc[keep]
+                if m_f is not None:
+                    m_f[idx] = m_rc[keep]
+        scale = s_f * unit
+        np.copyto(q_out[sl].T, lv, casting="unsafe")  # into the group-major codes
+        minimum = None if m_f is None else (m_f + shift) * unit
         to_mean = top * unit * unit / size  # sums of x / 2**e with w / max(w) -> mean(w*err)
-
-        def mean(a: NDArray) -> NDArray:  # inf (an impossible candidate) stays inf
-            fin = np.isfinite(a)
-            return np.where(fin, np.where(fin, a, 0.0) * to_mean, a)
-
-        return {
-            "q": codes,
-            "scale": (scale * unit)[:, None],
-            "min": minimum,
-            "error": mean(np.where(take, e_p, e_r)),
-            "best": np.where(take, c["after"].shape[0], nominal),
-            "offset_rel": off.T,
-            "error_before": mean(before).T,
-            "error_after": mean(after).T,
-            "scale_after": (s_all * unit).T,
-            "min_after": m_all,
-            # How each row rounds (the polish: at the best candidate's refitted parameters).
-            "scale_round": (np.concatenate([c["s0"], s_b[None]]) * unit).T,
-            "min_round": None
-            if m_b is None
-            else ((np.concatenate([c["m0"], m_b[None]]) + shift) * unit).T,
+        out = {
+            "scale": scale[:, None],
+            "min": None if minimum is None else minimum[:, None],
+            "error": e_f * to_mean,
         }
+        if record:
+            width = hi - lo if use_min else np.maximum(hi, -lo)
+            safe_w = np.where(width > 0, width, 1.0)
+            off = np.concatenate([np.abs(grid["s0"]), np.abs(s_p)[None]]) * qmax_abs / safe_w
+            out["offset_rel"] = np.where(width > 0, off - 1.0, 0.0).T
+            out["scale_round"] = (np.concatenate([grid["s0"], s_b[None]]) * unit).T
+            out["min_round"] = (
+                None
+                if m_b is None
+                else ((np.concatenate([grid["m0"], m_b[None]]) + shift) * unit).T
+            )
+            out["best"] = np.where(take, n_rows, nominal)
+            out["polish_error"] = e_p * to_mean
+            out["polish_scale"] = s_p * unit
+            out["polish_min"] = None if m_p is None else (m_p + shift) * unit
+        return out
 
-    return _chunked(n_groups, size, run, FAST_CHUNK_ELEMENTS)
+    out = _chunked(n_groups, size, run, FAST_CHUNK_ELEMENTS)
+    out["q"] = q_out
+    return out
 
 
 def candidate_errors(
