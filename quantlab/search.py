@@ -632,57 +632,57 @@ def _upper_bound(a: NDArray, w: NDArray, xpos: NDArray, n_bits: int) -> NDArray:
     return np.maximum(best, 0.0)
 
 
-def _certified_range(a: NDArray, w: NDArray, n_bits: int, upper: NDArray) -> tuple:
-    """Where the optimum can be: segments of ``t = 1/|d|`` left after exact lower bounds.
-
-    Every ``t`` with rounding error ``R(t) = sum(w*(|x| - c(t)/t)**2) <= U`` is kept (the
-    optimum's own ``t*`` has ``R(t*) = E* <= U``; ``c = min(round(|x|*t), 2**(n-1))`` covers
-    both signs of ``d``):
-
-    - above ``t_hi = min_j 2**(n-1) / (a_j - sqrt(U/w_j))`` one clipped value alone costs more;
-    - below the window, on each interval ``[t_i, t_i+1]`` of :func:`_certify_grid` (in code units
-      of ``max|x|``), the distance of ``a_j*t`` to the codes is 1-Lipschitz in ``a_j*t``, so
-      ``R >= sum(w*max(0, (dist_i + dist_i+1 - a_j*(t_i+1 - t_i))/2)**2) / t_i+1**2`` (and the
-      values still at code 0 at ``t_1`` cost ``w*a**2`` exactly); an interval whose bound
-      exceeds ``U`` cannot hold the optimum.
-
-    Returns ``(row, lo, hi)``: the segments (group index, ``t`` range) to sweep.
-    """
-    big_k = 2 ** (n_bits - 1)
-    g = a.shape[0]
-    am = a.max(axis=1, keepdims=True)
-    inv_am = 1.0 / np.where(am > 0, am, 1.0)
+def _t_high(a: NDArray, w: NDArray, big_k: int, upper: NDArray) -> NDArray:
+    """Above ``min_j 2**(n-1) / (a_j - sqrt(U/w_j))`` one value clipped at ``2**(n-1)`` alone
+    costs more than ``U``: the optimum's ``t = 1/|d|`` is below (``(g,)``, ``inf`` if none)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         room = a - np.sqrt(upper[:, None] / w)
         t_j = np.where((w > 0) & (room > 0), big_k / np.where(room > 0, room, 1.0), np.inf)
-    t_hi = np.where(am[:, 0] > 0, t_j.min(axis=1), 0.0)
+    return np.where(a.max(axis=1) > 0, t_j.min(axis=1), 0.0)
+
+
+def _uncertified(
+    a: NDArray, w: NDArray, n_bits: int, upper: NDArray, t_top: NDArray
+) -> tuple[NDArray, NDArray, NDArray]:
+    """The intervals of ``t`` below ``t_top`` that exact lower bounds cannot rule out.
+
+    On each interval ``[t_i, t_i+1]`` of :func:`_certify_grid` (in code units of ``max|x|``)
+    the distance of ``a_j*t`` to the codes ``0..2**(n-1)`` (both signs) is 1-Lipschitz in
+    ``a_j*t``, so ``R(t) >= sum(w*max(0, (dist_i + dist_i+1 - a_j*(t_i+1 - t_i))/2)**2) /
+    t_i+1**2``, and the values still at code 0 at ``t_1`` cost ``w*a**2`` exactly. An interval
+    whose bound exceeds ``U`` cannot hold the optimum's ``t*`` (``R(t*) = E* <= U``).
+
+    Returns ``(row, lo, hi)``: the intervals left (group index, ``t`` range), sorted by group.
+    """
+    big_k = 2 ** (n_bits - 1)
+    am = a.max(axis=1, keepdims=True)
     sigma = _certify_grid(big_k)
-    t = sigma[None, :] * inv_am  # (g, m + 1)
+    t = np.minimum(sigma[None, :] / np.where(am > 0, am, 1.0), t_top[:, None])  # (g, m + 1)
     u = a[:, None, :] * t[:, :, None]
     dist = np.abs(u - np.minimum(np.rint(u), big_k))
     lip = np.maximum(0.5 * (dist[:, 1:] + dist[:, :-1] - (u[:, 1:] - u[:, :-1])), 0.0)
-    lb = np.einsum("gin,gn->gi", lip * lip, w) / (t[:, 1:] * t[:, 1:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lb = np.einsum("gin,gn->gi", lip * lip, w) / (t[:, 1:] * t[:, 1:])
     zero = np.einsum("gn,gn->g", np.where(u[:, 1] <= 0.5, w * a, 0.0), a)
-    lb[:, 0] = np.maximum(lb[:, 0], zero)
-    keep = ~(lb > upper[:, None] * (1 + 1e-9))  # a margin for rounding
-    t_top = np.minimum(t[:, -1], t_hi)
-    lo = np.concatenate([np.minimum(t[:, :-1], t_top[:, None]), t_top[:, None]], axis=1)
-    hi = np.concatenate([np.minimum(t[:, 1:], t_top[:, None]), t_hi[:, None]], axis=1)
-    keep = np.concatenate([keep, np.ones((g, 1), bool)], axis=1) & (hi > lo)
-    keep[:, -1] = True  # the window (possibly empty) carries each group's start state
-    row = np.broadcast_to(np.arange(g)[:, None], keep.shape)[keep]
-    return row, lo[keep], hi[keep]
+    lb[:, 0] = np.maximum(np.nan_to_num(lb[:, 0]), zero)
+    keep = ~(lb > upper[:, None] * (1 + 1e-9)) & (t[:, 1:] > t[:, :-1])  # a rounding margin
+    row = np.broadcast_to(np.arange(a.shape[0])[:, None], keep.shape)[keep]
+    return row, t[:, :-1][keep], t[:, 1:][keep]
+
+
+#: The grid of the lower bounds (:func:`_certify_grid`): ``(h, p)`` for 2-4 and 5-8 bits.
+CERTIFY = {"small": (0.5, 2.0), "large": (0.7, 1.0)}
 
 
 def _certify_grid(big_k: int) -> NDArray:
-    """The grid of the lower bounds, in code units of ``max|x|``: 0 up to ``0.69 * 2**(n-1)``
-    in steps of about ``h * (0.69*2**(n-1) / s)**2`` (finer where the bound is tight)."""
-    top = 0.69 * big_k
-    h = 0.5 if big_k <= 8 else 3.0
+    """The grid of the lower bounds, in code units of ``max|x|``: 0 up to the core window
+    ``top`` in steps of about ``h * (top / s)**p`` (finer where the bound is tight)."""
+    h, p = CERTIFY["small" if big_k <= 8 else "large"]
+    top = CORE_WINDOW[big_k <= 8] * big_k
     out, s = [], top
     while s > 1.0:
         out.append(s)
-        s -= min(h * (top / s) ** 2, s / 2)
+        s -= min(h * (top / s) ** p, s / 2)
     return np.array([0.0, *out[::-1]]) if big_k > 2 else np.array([0.0, top])
 
 
@@ -695,7 +695,8 @@ def _sweep_segments(
     - 1/2), 0, n_j)``) and takes its breakpoints ``(k + 1/2) / a_j`` in order: one 1-D sort of
     packed uint64 keys (segment | high bits of t | element, step; near ties re-sorted exactly),
     running sums in exact int64 fixed point. Both signs share the breakpoints; the step to code
-    ``2**(n-1)`` exists on the long side only (x < 0 for d > 0, x > 0 for d < 0).
+    ``2**(n-1)`` exists on the long side only (x < 0 for d > 0, x > 0 for d < 0). Within a group
+    the smallest error is the largest ``sxq**2 / sqq`` (``sum(w*x**2)`` is common).
 
     Returns the best ``d`` (signed) and its refitted error sum per group.
     """
@@ -703,21 +704,23 @@ def _sweep_segments(
     big_k = 2 ** (n_bits - 1)
     wa = w * a
     sxx = np.einsum("ij,ij->i", wa, a)
-    best_e, best_d = np.full(g, np.inf), np.zeros(g)
+    best_v, best_d = np.full(g, -1.0), np.zeros(g)
+    n_seg = len(row)
+    seg_first = np.concatenate([[True], row[1:] != row[:-1]]) if n_seg else np.zeros(0, bool)
 
-    def consider(rows: NDArray, sx: NDArray, sq: NDArray, sign: float) -> None:
+    def consider(group_start: NDArray, groups: NDArray, sx: NDArray, sq: NDArray, sign: float):
+        """The first largest ``sx**2/sq`` of each run of ``group_start`` (groups ``groups``)."""
         ok = sq > 0
-        e = np.where(ok, sxx[rows] - sx * sx / np.where(ok, sq, 1.0), sxx[rows])
-        # ``rows`` is sorted (segments by group, then t): the first minimum of each group.
-        start = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
-        e_min = np.minimum.reduceat(e, start)
-        hit = np.flatnonzero(e == np.repeat(e_min, np.diff(np.append(start, len(e)))))
-        pick = hit[np.concatenate([[True], rows[hit][1:] != rows[hit][:-1]])]
-        r_s = rows[pick]
-        better = e[pick] < best_e[r_s]
-        pick, r_s = pick[better], r_s[better]
-        best_e[r_s] = e[pick]
-        best_d[r_s] = sign * np.where(ok[pick], sx[pick] / np.where(ok[pick], sq[pick], 1.0), 0.0)
+        v = np.where(ok, sx * sx / np.where(ok, sq, 1.0), 0.0)
+        v_max = np.maximum.reduceat(v, group_start)
+        hit = np.flatnonzero(v == np.repeat(v_max, np.diff(np.append(group_start, len(v)))))
+        # the first hit of each group: hits sorted, one group per run between group starts
+        which = np.searchsorted(group_start, hit, side="right") - 1
+        pick = hit[np.concatenate([[True], which[1:] != which[:-1]])]
+        better = v_max > best_v[groups]
+        pick, r_s = pick[better], groups[better]
+        best_v[r_s] = v[pick]
+        best_d[r_s] = sign * sx[pick] / np.where(ok[pick], sq[pick], np.inf)
 
     aa = a[row]  # (S, N) per segment
     with np.errstate(invalid="ignore", over="ignore"):
@@ -727,74 +730,90 @@ def _sweep_segments(
     c_lo = np.minimum(k_lo, big_k - 1)
     ww, waa = w[row], wa[row]
     s_xq, s_qq = np.einsum("ij,ij->i", waa, c_lo), np.einsum("ij,ij->i", ww * c_lo, c_lo)
-    full = (k_lo == big_k) & xpos[row]  # already at 2**(n-1) below lo: the long side only
-    ext_x = np.einsum("ij,ij->i", waa, full)
-    ext_q = np.einsum("ij,ij->i", ww, full) * (2 * big_k - 1)
-    full = (k_lo == big_k) & ~xpos[row]
-    ext = [np.einsum("ij,ij->i", waa, full), np.einsum("ij,ij->i", ww, full) * (2 * big_k - 1)]
-    init = [(s_xq + ext[0], s_qq + ext[1]), (s_xq + ext_x, s_qq + ext_q)]
+    init = []
+    for long_side in (~xpos[row], xpos[row]):  # already at 2**(n-1) below lo: long side only
+        full = (k_lo == big_k) & long_side
+        e_x, e_q = np.einsum("ij,ij->i", waa, full), np.einsum("ij,ij->i", ww, full)
+        init.append((s_xq + e_x, s_qq + e_q * (2 * big_k - 1)))
+    seg_groups = np.flatnonzero(seg_first)
     for s in (0, 1):
-        consider(row, init[s][0], init[s][1], 1.0 - 2 * s)
+        consider(seg_groups, row[seg_groups], init[s][0], init[s][1], 1.0 - 2 * s)
     per_seg = count.sum(axis=1)
     total = int(per_seg.sum())
-    if total == 0:
-        return best_d, best_e
-    n_seg = len(row)
-    kb, jb = max(1, (big_k - 1).bit_length()), max(1, (size - 1).bit_length())
-    rb = max(1, (n_seg - 1).bit_length())
-    tb = 64 - rb - kb - jb  # bits of t kept (its float64 pattern is monotone for t >= 0)
-    if tb < 24:
-        raise ValueError("too many segments for the packed sort keys")  # chunks prevent it
-    count = count.ravel()
-    first = np.cumsum(count) - count
-    k = np.arange(total, dtype=np.int64) - np.repeat(first - k_lo.ravel().astype(np.int64), count)
-    t = (k + 0.5) / np.repeat(aa.ravel(), count)
-    j = np.repeat(np.tile(np.arange(size, dtype=np.int64), n_seg), count)
-    seg = np.repeat(np.arange(n_seg, dtype=np.uint64), per_seg)
-    low_bits = np.uint64(kb + jb)
-    keys = t.view(np.uint64) >> np.uint64(63 - tb)
-    keys <<= low_bits
-    keys |= ((j << kb) | k).astype(np.uint64)
-    keys |= seg << np.uint64(64 - rb)
-    keys.sort()
-    high = keys >> low_bits
-    tie = np.flatnonzero(high[1:] == high[:-1])
-    seg = (keys >> np.uint64(64 - rb)).astype(np.int64)
-    jk = (keys & np.uint64((1 << (kb + jb)) - 1)).astype(np.int64)
-    j, k = jk >> kb, jk & ((1 << kb) - 1)
-    cell = seg * size + j
-    if len(tie):  # equal kept bits: restore the exact order of t where it was lost
-        t_at = lambda i: (k[i] + 0.5) / aa.ravel()[cell[i]]  # noqa: E731
-        bad = tie[t_at(tie + 1) < t_at(tie)]
-        if len(bad):
-            flag = np.zeros(n_seg, bool)
-            flag[seg[bad]] = True
-            m = np.flatnonzero(flag[seg])
-            o = m[np.lexsort((jk[m], t_at(m), seg[m]))]
-            seg[m], j[m], k[m], cell[m] = seg[o], j[o], k[o], cell[o]
-    last = k == big_k - 1
-    long1 = xpos.ravel()[row[seg] * size + j]  # the long side of d < 0
-    starts = (np.cumsum(per_seg) - per_seg)[per_seg > 0]
-    lens = per_seg[per_seg > 0]
-    # Exact running sums in int64 fixed point (wrapping is harmless: only differences within a
-    # segment are used, and those fit), a resolution of 2**-61 of the largest segment sum.
-    fixed = []
-    for step, bound in (
-        (waa.ravel()[cell], np.max(waa, initial=0) * size * big_k),
-        (ww.ravel()[cell] * (2 * k + 1), np.max(ww, initial=0) * size * big_k * big_k),
-    ):
-        fx = np.ldexp(1.0, 61 - np.frexp(max(bound, 1e-300))[1])
-        fixed.append((np.rint(step * fx).astype(np.int64), fx))
-    grow = row[seg]
-    for s, skip in ((0, last & long1), (1, last & ~long1)):
-        sums = []
-        for iv, fx in fixed:
-            iv = np.where(skip, 0, iv)
-            cum = np.cumsum(iv)
-            cum -= np.repeat(cum[starts] - iv[starts], lens)
-            sums.append(cum / fx)
-        consider(grow, init[s][0][seg] + sums[0], init[s][1][seg] + sums[1], 1.0 - 2 * s)
-    return best_d, best_e
+    if total:
+        kb, jb = max(1, (big_k - 1).bit_length()), max(1, (size - 1).bit_length())
+        rb = max(1, (n_seg - 1).bit_length())
+        tb = 64 - rb - kb - jb  # bits of t kept (its float64 pattern is monotone for t >= 0)
+        if tb < 24:
+            raise ValueError("too many segments for the packed sort keys")  # chunks prevent it
+        count = count.ravel()
+        first = np.cumsum(count) - count
+        k = np.arange(total, dtype=np.int64)
+        k -= np.repeat(first - k_lo.ravel().astype(np.int64), count)
+        t = (k + 0.5) * np.repeat(1.0 / np.where(aa > 0, aa, 1.0).ravel(), count)
+        code = (np.arange(n_seg, dtype=np.uint64)[:, None] << np.uint64(64 - rb)) | (
+            np.arange(size, dtype=np.uint64)[None, :] << np.uint64(kb)
+        )
+        keys = t.view(np.uint64) >> np.uint64(63 - tb)
+        keys <<= np.uint64(kb + jb)
+        keys |= np.repeat(code.ravel(), count)
+        keys |= k.astype(np.uint64)
+        keys.sort()
+        low = np.uint64(kb + jb)
+        tie = np.flatnonzero((keys[1:] >> low) == (keys[:-1] >> low))
+        seg = (keys >> np.uint64(64 - rb)).astype(np.int64)
+        jk = (keys & np.uint64((1 << (kb + jb)) - 1)).astype(np.int64)
+        cell = seg * size + (jk >> kb)
+        k = jk & ((1 << kb) - 1)
+        if len(tie):  # equal kept bits: restore the exact order of t where it was lost
+            t_at = lambda i: (k[i] + 0.5) / aa.ravel()[cell[i]]  # noqa: E731
+            bad = tie[t_at(tie + 1) < t_at(tie)]
+            if len(bad):
+                flag = np.zeros(n_seg, bool)
+                flag[seg[bad]] = True
+                m = np.flatnonzero(flag[seg])
+                o = m[np.lexsort((jk[m], t_at(m), seg[m]))]
+                seg[m], k[m], cell[m] = seg[o], k[o], cell[o]
+        ends = np.cumsum(per_seg)
+        starts = ends - per_seg
+        nz = per_seg > 0
+        # group runs of events: the first segment of each group that has events
+        g_first = np.flatnonzero(nz & np.concatenate([[True], row[1:] != row[:-1]]))
+        # a group's first non-empty segment may not be its first segment
+        grp_of_nz = row[nz]
+        run_start = np.flatnonzero(np.concatenate([[True], grp_of_nz[1:] != grp_of_nz[:-1]]))
+        ev_group_start = starts[nz][run_start]
+        ev_groups = grp_of_nz[run_start]
+        del g_first
+        last = np.flatnonzero(k == big_k - 1)
+        long1 = xpos.ravel()[row[seg[last]] * size + cell[last] % size]  # long side of d < 0
+        lens = per_seg[nz]
+        # Exact running sums in int64 fixed point (wrapping is harmless: only differences within
+        # a segment are used, and those fit), a resolution of 2**-61 of the largest group sum.
+        fixed = []
+        for step, bound, inits in (
+            (waa.ravel()[cell], np.max(waa, initial=0) * size * big_k, [i[0] for i in init]),
+            (
+                ww.ravel()[cell] * (2 * k + 1),
+                np.max(ww, initial=0) * size * big_k * big_k,
+                [i[1] for i in init],
+            ),
+        ):
+            fx = np.ldexp(1.0, 61 - np.frexp(max(bound, 1e-300))[1])
+            fixed.append((np.rint(step * fx).astype(np.int64), fx, inits))
+        for s, skip in ((0, last[long1]), (1, last[~long1])):
+            sums = []
+            for iv, fx, inits in fixed:
+                iv = iv.copy()
+                iv[skip] = 0
+                cum = np.cumsum(iv)
+                base = (
+                    cum[starts[nz]] - iv[starts[nz]] - np.rint(inits[s][nz] * fx).astype(np.int64)
+                )
+                cum -= np.repeat(base, lens)
+                sums.append(cum / fx)
+            consider(ev_group_start, ev_groups, sums[0], sums[1], 1.0 - 2 * s)
+    return best_d, np.where(best_v >= 0, np.maximum(sxx - best_v, 0.0), sxx)
 
 
 def _best_scales(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArray]:
@@ -809,27 +828,49 @@ def _best_scales(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArra
     Returns ``(d, err)``, each ``(g,)``, ``err`` the refitted error sum (not yet averaged).
     """
     a, xpos = np.abs(xg), xg > 0
+    big_k = 2 ** (n_bits - 1)
+    g = a.shape[0]
     upper = _upper_bound(a, wg, xpos, n_bits)
-    row, lo, hi = _certified_range(a, wg, n_bits, upper)
-    # The sweep in pieces of about SWEEP_EVENTS breakpoints (whole groups each): they stay in
-    # the CPU cache (measured: 2-3 times faster per breakpoint than pieces of 2**20).
+    t_hi = _t_high(a, wg, big_k, upper)
+    am = np.maximum(a.max(axis=1), 1e-300)
+    core = np.minimum(CORE_WINDOW[big_k <= 8] * big_k / am, t_hi)
+    # First the core window [core, t_hi] (where the optimum usually is): its exact minimum is
+    # a tight U, then only what the lower bounds below it cannot rule out.
+    d, err = _sweep_pieces(a, wg, xpos, n_bits, np.arange(g), core, t_hi)
+    row, lo, hi = _uncertified(a, wg, n_bits, np.minimum(upper, err), core)
+    if len(row):
+        d_p, e_p = _sweep_pieces(a, wg, xpos, n_bits, row, lo, hi)
+        better = e_p < err
+        d, err = np.where(better, d_p, d), np.where(better, e_p, err)
+    return d, err
+
+
+#: Where the core window of :func:`_best_scales` starts, in code units of ``max|x|`` (``2**(n-1)
+#: * CORE_WINDOW``), for 5-8 bits and for 2-4 bits.
+CORE_WINDOW = (0.85, 0.69)
+
+
+def _sweep_pieces(
+    a: NDArray, w: NDArray, xpos: NDArray, n_bits: int, row: NDArray, lo: NDArray, hi: NDArray
+) -> tuple[NDArray, NDArray]:
+    """:func:`_sweep_segments` in pieces of about SWEEP_EVENTS breakpoints (whole groups each):
+    they stay in the CPU cache (measured: 2-3 times faster per breakpoint than 2**20)."""
     big_k = 2 ** (n_bits - 1)
     span = np.minimum(hi, (big_k + 0.5) / np.maximum(a.max(axis=1), 1e-300)[row]) - lo
     est = np.minimum(span * a.sum(axis=1)[row], a.shape[1] * big_k) + 1.0
-    cut = np.searchsorted(
-        np.cumsum(est), np.arange(1, int(est.sum() // SWEEP_EVENTS) + 1) * SWEEP_EVENTS
-    )
+    n_cut = int(est.sum() // SWEEP_EVENTS)
+    cut = np.searchsorted(np.cumsum(est), np.arange(1, n_cut + 1) * SWEEP_EVENTS)
     cut = np.unique(np.searchsorted(row, row[np.minimum(cut, len(row) - 1)]))  # group starts
     d, err = np.zeros(a.shape[0]), np.full(a.shape[0], np.inf)
     for i, j in pairwise([0, *cut[cut > 0].tolist(), len(row)]):
-        d_p, e_p = _sweep_segments(a, wg, xpos, n_bits, row[i:j], lo[i:j], hi[i:j])
+        d_p, e_p = _sweep_segments(a, w, xpos, n_bits, row[i:j], lo[i:j], hi[i:j])
         better = e_p < err
         d, err = np.where(better, d_p, d), np.where(better, e_p, err)
     return d, err
 
 
 #: Breakpoints swept at once by :func:`_best_scales` (a piece of whole groups).
-SWEEP_EVENTS = 1 << 16
+SWEEP_EVENTS = 1 << 15
 
 
 #: Breakpoints sorted at once by the symmetric optimum of one large group (memory bound).
@@ -850,9 +891,15 @@ def _best_scale_segmented(x: NDArray, w: NDArray, n_bits: int) -> float:
     sxx = float(np.sum(w * x * x))
     rng = np.random.default_rng(0)
     best_err, best_d = np.inf, 0.0
+    # Beyond t_hi one clipped value alone costs more than an upper bound (:func:`_t_high`).
+    upper = _upper_bound(ax[None], w[None], (x > 0)[None], n_bits)
+    t_hi = float(_t_high(ax[None], w[None], steps, upper)[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        cap = np.clip(np.ceil(ax * min(t_hi, 1e300) - 0.5), 0, steps)
     for sign in (1.0, -1.0):
         sx = sign * x
-        n_i = np.where(sx > 0, steps - 1, np.where(sx < 0, steps, 0))
+        n_i = np.minimum(np.where(sx > 0, steps - 1, np.where(sx < 0, steps, 0)), cap)
+        n_i = n_i.astype(np.int64)
         total = int(n_i.sum())
         if total == 0:
             continue
@@ -863,7 +910,7 @@ def _best_scale_segmented(x: NDArray, w: NDArray, n_bits: int) -> float:
         pick = rng.choice(len(x), size=min(200_000, 64 * n_seg), p=n_i / total)
         sample = (rng.integers(0, n_i[pick]) + 0.5) / ax[pick]
         inner = np.quantile(sample, np.arange(1, n_seg) / n_seg) if n_seg > 1 else []
-        bounds = np.concatenate([[0.0], inner, [np.inf]])
+        bounds = np.concatenate([[0.0], inner, [np.inf]])  # n_i holds the cap at t_hi
         safe_ax = np.where(ax > 0, ax, 1.0)
         for ta, tb in pairwise(bounds):
             with np.errstate(invalid="ignore", over="ignore"):
