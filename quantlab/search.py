@@ -24,10 +24,12 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
 - :func:`optimum`: the exact optimum of the symmetric scale. As ``t = 1/d`` grows, code ``q_j``
   changes only at the breakpoints ``t = (k + 1/2) / |x_j|``; between two breakpoints the codes are
   fixed and the best ``d`` is the least-squares ``sum(w*x*q) / sum(w*q**2)``, with error
-  ``sum(w*x**2) - sum(w*x*q)**2 / sum(w*q**2)``. Sorting all breakpoints and accumulating the two
-  sums gives every assignment's refitted error at once; the best one (and the mirror image for a
-  negative ``d``) is the global minimum of the error over ``d``. A large group is swept in
-  segments of breakpoints (:func:`_best_scale_segmented`).
+  ``sum(w*x**2) - sum(w*x*q)**2 / sum(w*q**2)``. Sweeping the breakpoints in order and
+  accumulating the two sums gives every assignment's refitted error; the best one (both signs of
+  ``d``) is the global minimum of the error over ``d``. Only the part of the ``t`` axis where exact
+  bounds leave room for the optimum is swept (a core window, then what lower bounds below it
+  cannot rule out; a clipping bound above): 6-8 times faster at 8 bits, about twice at 4, the
+  same answer. A large group is swept in segments of breakpoints (:func:`_best_scale_segmented`).
 - :func:`optimum_min`: the optimum with a minimum. For a fixed scale the best minimum is again a
   1-D breakpoint problem (:func:`_sweep_min`), swept over many trial scales, or exactly over every
   scale where breakpoints cross (``exact=True``, small groups).
@@ -834,8 +836,9 @@ def _best_scales(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArra
     The optimum's codes are the rounding at its own ``d*`` (rounding is optimal for a given
     scale, a refit for given codes), so ``E* = min_t R(t)``: the sweep only needs the ``t =
     1/|d|`` where ``R(t)`` can be at most an upper bound ``U`` (:func:`_upper_bound`); the rest
-    of the axis is ruled out by exact lower bounds (:func:`_certified_range`), and the segments
-    left are swept exactly (:func:`_sweep_segments`).
+    of the axis is ruled out by exact bounds (:func:`_t_high` above, :func:`_uncertified`
+    below a core window swept first, whose exact minimum tightens ``U``), and the segments left
+    are swept exactly (:func:`_sweep_segments`).
 
     Returns ``(d, err)``, each ``(g,)``, ``err`` the refitted error sum (not yet averaged).
     """
@@ -955,13 +958,31 @@ def _best_scale_segmented(x: NDArray, w: NDArray, n_bits: int) -> float:
 def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]:
     """Exact optimum of the symmetric (weighted) scale per group: ``(q, d)``.
 
-    Both signs of ``d`` are searched (a negative ``d`` mirrors the asymmetric code range).
+    The global minimum over ``d`` (both signs: a negative ``d`` mirrors the asymmetric code
+    range) of ``sum(w*(x - d*q)**2)``, ``q = clip(round(x/d), -2**(n-1), 2**(n-1) - 1)``.
+
+    Method (:func:`_best_scales`): the optimum's codes are the rounding at its own scale, so
+    ``E* = min_t R(t)`` with ``R(t)`` the rounding error at ``d = 1/t``. An upper bound ``U``
+    (a few roundings, refitted), then the exact sweep of a core window of ``t`` (its minimum is
+    usually ``E*``: a tight ``U``); above it one clipped value alone costs more than ``U`` beyond
+    ``t_hi``; below it a grid of exact lower bounds of ``R`` rules out most intervals, and the
+    intervals left are swept too. The sweep sorts packed uint64 keys (segment, high bits of
+    ``t``, element and step; near ties restored exactly) in one 1-D sort, with running sums in
+    exact int64 fixed point, and the final ``(q, d)`` is rounding at the best scale, refitted.
+
+    Why it is fast: instead of all ``N * 2**(n-1)`` breakpoints per group (4096 at 8 bits), about
+    230 + 100 at 8 bits and 50 at 4 bits are swept (blocks of 32, N(0, 1)), and the lower bounds
+    are float32 passes over the group. Measured, blocks of 32, one core, CPU time, old (argsort
+    of every breakpoint) and new interleaved in one run on the loaded shared machine, 2**20
+    float32 values (2**17 at 8 bits), N(0, 1) and Student-t(3), weighted or not: 4 bits 300-410
+    ms per million values (was 660-830), 8 bits 1,200-2,100 (was 9,400-12,400), the same errors
+    bit for bit.
     """
     if scheme.use_min:
         raise ValueError("the exact optimum is implemented for the symmetric scale (use_min=False)")
     wsel = selection_weights(wg)
-    # About 2**18 breakpoints a chunk (measured: 2**16 to 2**20 within 20 %, 2**18 fastest).
-    per_group = xg.shape[1] * 2 ** (scheme.n_bits - 1) * 32
+    # About 2**19 breakpoints a chunk (measured: 2**18-2**20 within 10 %, 2**16 or 2**22 slower).
+    per_group = xg.shape[1] * 2 ** (scheme.n_bits - 1) * 16
     large = xg.shape[1] * 2 ** (scheme.n_bits - 1) > SEGMENT_BREAKPOINTS
 
     def run(sl: slice) -> dict:
