@@ -628,7 +628,10 @@ def _upper_bound(a: NDArray, w: NDArray, xpos: NDArray, n_bits: int) -> NDArray:
     for step in OPTIMUM_TRIAL_STEPS:
         trial((big_k + step) * inv_am, lim)
     for _ in range(2):  # round at the refitted scale (either side long), refit
-        t = np.where(best_d > 0, 1.0 / np.where(best_d > 0, best_d, 1.0), 0.0)[:, None]
+        with np.errstate(over="ignore"):  # a subnormal scale: t = inf, codes saturate
+            t = np.where(
+                best_d > 0, np.minimum(1.0 / np.where(best_d > 0, best_d, 1.0), 1e300), 0.0
+            )[:, None]
         for side in (lim, 2 * big_k - 1 - lim):
             trial(t, side)
     return np.maximum(best, 0.0)
@@ -637,7 +640,7 @@ def _upper_bound(a: NDArray, w: NDArray, xpos: NDArray, n_bits: int) -> NDArray:
 def _t_high(a: NDArray, w: NDArray, big_k: int, upper: NDArray) -> NDArray:
     """Above ``min_j 2**(n-1) / (a_j - sqrt(U/w_j))`` one value clipped at ``2**(n-1)`` alone
     costs more than ``U``: the optimum's ``t = 1/|d|`` is below (``(g,)``, ``inf`` if none)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf: no bound
         room = a - np.sqrt(upper[:, None] / w)
         t_j = np.where((w > 0) & (room > 0), big_k / np.where(room > 0, room, 1.0), np.inf)
     return np.where(a.max(axis=1) > 0, t_j.min(axis=1), 0.0)
@@ -764,7 +767,8 @@ def _sweep_segments(
         first = np.cumsum(count) - count
         k = np.arange(total, dtype=np.int64)
         k -= np.repeat(first - k_lo.ravel().astype(np.int64), count)
-        t = (k + 0.5) * np.repeat(1.0 / np.where(aa > 0, aa, 1.0).ravel(), count)
+        with np.errstate(over="ignore"):  # subnormal values: their breakpoints at inf
+            t = (k + 0.5) * np.repeat(1.0 / np.where(aa > 0, aa, 1.0).ravel(), count)
         code = (np.arange(n_seg, dtype=np.uint64)[:, None] << np.uint64(64 - rb)) | (
             np.arange(size, dtype=np.uint64)[None, :] << np.uint64(kb)
         )
@@ -780,7 +784,11 @@ def _sweep_segments(
         cell = seg * size + (jk >> kb)
         k = jk & ((1 << kb) - 1)
         if len(tie):  # equal kept bits: restore the exact order of t where it was lost
-            t_at = lambda i: (k[i] + 0.5) / aa.ravel()[cell[i]]  # noqa: E731
+
+            def t_at(i: NDArray) -> NDArray:
+                with np.errstate(over="ignore"):
+                    return (k[i] + 0.5) / aa.ravel()[cell[i]]
+
             bad = tie[t_at(tie + 1) < t_at(tie)]
             if len(bad):
                 flag = np.zeros(n_seg, bool)
@@ -803,29 +811,26 @@ def _sweep_segments(
         long1 = xpos.ravel()[row[seg[last]] * size + cell[last] % size]  # long side of d < 0
         lens = per_seg[nz]
         # Exact running sums in int64 fixed point (wrapping is harmless: only differences within
-        # a segment are used, and those fit), a resolution of 2**-61 of the largest group sum.
+        # a segment are used, and those fit), a resolution of 2**-61 of the group's largest sum
+        # (per group: the same result whichever groups are swept together).
         fixed = []
         for step, bound, inits in (
-            (waa.ravel()[cell], np.max(waa, initial=0) * size * big_k, [i[0] for i in init]),
-            (
-                ww.ravel()[cell] * (2 * k + 1),
-                np.max(ww, initial=0) * size * big_k * big_k,
-                [i[1] for i in init],
-            ),
+            (waa.ravel()[cell], waa.sum(axis=1) * big_k, [i[0] for i in init]),
+            (ww.ravel()[cell] * (2 * k + 1), ww.sum(axis=1) * big_k * big_k, [i[1] for i in init]),
         ):
-            fx = np.ldexp(1.0, 61 - np.frexp(max(bound, 1e-300))[1])
-            fixed.append((np.rint(step * fx).astype(np.int64), fx, inits))
+            shift = np.minimum(61 - np.frexp(bound)[1], 1000)
+            fx = np.where(bound > 0, np.ldexp(1.0, shift), 1.0)  # (S,)
+            fx_ev = fx[seg]
+            init_fx = [np.rint(i * fx)[nz].astype(np.int64) for i in inits]
+            fixed.append((np.rint(step * fx_ev).astype(np.int64), fx_ev, init_fx))
         for s, skip in ((0, last[long1]), (1, last[~long1])):
             sums = []
-            for iv, fx, inits in fixed:
+            for iv, fx_ev, init_fx in fixed:
                 iv = iv.copy()
                 iv[skip] = 0
                 cum = np.cumsum(iv)
-                base = (
-                    cum[starts[nz]] - iv[starts[nz]] - np.rint(inits[s][nz] * fx).astype(np.int64)
-                )
-                cum -= np.repeat(base, lens)
-                sums.append(cum / fx)
+                cum -= np.repeat(cum[starts[nz]] - iv[starts[nz]] - init_fx[s], lens)
+                sums.append(cum / fx_ev)
             consider(ev_group_start, ev_groups, sums[0], sums[1], 1.0 - 2 * s)
     return best_d, np.where(best_v >= 0, np.maximum(sxx - best_v, 0.0), sxx)
 
