@@ -28,10 +28,12 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
 - :func:`optimum`: the exact optimum of the symmetric scale. As ``t = 1/d`` grows, code ``q_j``
   changes only at the breakpoints ``t = (k + 1/2) / |x_j|``; between two breakpoints the codes are
   fixed and the best ``d`` is the least-squares ``sum(w*x*q) / sum(w*q**2)``, with error
-  ``sum(w*x**2) - sum(w*x*q)**2 / sum(w*q**2)``. Sorting all breakpoints and accumulating the two
-  sums gives every assignment's refitted error at once; the best one (and the mirror image for a
-  negative ``d``) is the global minimum of the error over ``d``. A large group is swept in
-  segments of breakpoints (:func:`_best_scale_segmented`).
+  ``sum(w*x**2) - sum(w*x*q)**2 / sum(w*q**2)``. Sweeping the breakpoints in order and
+  accumulating the two sums gives every assignment's refitted error; the best one (both signs of
+  ``d``) is the global minimum of the error over ``d``. Only the part of the ``t`` axis where exact
+  bounds leave room for the optimum is swept (a core window, then what lower bounds below it
+  cannot rule out; a clipping bound above): 6-8 times faster at 8 bits, about twice at 4, the
+  same answer. A large group is swept in segments of breakpoints (:func:`_best_scale_segmented`).
 - :func:`optimum_min`: the optimum with a minimum. For a fixed scale the best minimum is again a
   1-D breakpoint problem (:func:`_sweep_min`), swept over many trial scales, or exactly over every
   scale where breakpoints cross (``exact=True``, small groups).
@@ -725,43 +727,303 @@ def refine(
     return q, scale * unit, None if minimum is None else minimum * unit, n_iter
 
 
-def _best_scales(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArray]:
-    """Best ``d > 0`` and best ``d < 0`` over all code assignments in ``[-2**(n-1), 2**(n-1) - 1]``.
+#: Trial roundings of the upper bound of the symmetric optimum: ``1/|d| = (2**(n-1) + delta) /
+#: max|x|`` (the largest value on the longer code side), each refitted, then refined twice.
+OPTIMUM_TRIAL_STEPS = (0.0, -0.25, -0.5, -1.0)
 
-    As ``t = 1/|d|`` grows, the code of ``x_j`` steps at the breakpoints ``(k + 1/2) / |x_j|``.
-    Both signs of ``d`` share those breakpoints (they differ only in which element may take the
-    extra negative code), so they are sorted once; each sign then accumulates its own steps.
 
-    Returns ``(d, err)``, each ``(g, 2)``: column 0 for ``d > 0``, column 1 for ``d < 0``, ``err``
-    being the refitted error sum (not yet averaged).
+def _upper_bound(a: NDArray, w: NDArray, xpos: NDArray, n_bits: int) -> NDArray:
+    """An upper bound ``U >= E*`` of the symmetric optimum's error sum per group (``(g,)``).
+
+    ``a = |x|`` (scaled), ``xpos = x > 0``. The refitted error of a few roundings (any code
+    assignment's refitted error is at least the optimum), the largest value on the long side.
     """
-    g = xg.shape[0]
-    steps = 2 ** (n_bits - 1)  # at most this many code changes per element
-    ax = np.abs(xg)[..., None]  # (g, M, 1)
-    k = np.arange(steps)[None, None, :]  # (1, 1, K)
-    with np.errstate(over="ignore"):  # a breakpoint beyond the float range is never reached
-        t = np.where(ax > 0, (k + 0.5) / np.where(ax > 0, ax, 1.0), np.inf)
-    order = np.argsort(t.reshape(g, -1), axis=1)
-    shape = (g, xg.shape[1], steps)
-    wax = np.broadcast_to(wg[..., None] * ax, shape).reshape(g, -1)  # the steps of sum(w*x*q)
-    wstep = (wg[..., None] * (2 * k + 1)).reshape(g, -1)  # the steps of sum(w*q**2)
-    sxx = np.sum(wg * xg * xg, axis=1, keepdims=True)
-    d_out, err_out = [], []
-    for sign in (1.0, -1.0):
-        # With d of this sign, s*x_j > 0 climbs to 2**(n-1) - 1 and s*x_j < 0 descends to -2**(n-1).
-        sx = sign * xg
-        n_steps = np.where(sx > 0, steps - 1, np.where(sx < 0, steps, 0))[..., None]
-        real = (k < n_steps).reshape(g, -1)
-        sxq = np.cumsum(np.take_along_axis(np.where(real, wax, 0.0), order, axis=1), axis=1)
-        sqq = np.cumsum(np.take_along_axis(np.where(real, wstep, 0.0), order, axis=1), axis=1)
-        safe = np.where(sqq > 0, sqq, 1.0)
-        err = np.where(sqq > 0, sxx - sxq * sxq / safe, sxx)
-        best = np.argmin(err, axis=1)[:, None]
-        sqq_b = np.take_along_axis(sqq, best, axis=1)
-        sxq_b = np.take_along_axis(sxq, best, axis=1)
-        d_out.append(sign * np.where(sqq_b > 0, sxq_b / np.where(sqq_b > 0, sqq_b, 1.0), 0.0))
-        err_out.append(np.take_along_axis(err, best, axis=1))
-    return np.concatenate(d_out, axis=1), np.concatenate(err_out, axis=1)
+    big_k = 2 ** (n_bits - 1)
+    rows = np.arange(a.shape[0])
+    jm = np.argmax(a, axis=1)
+    am = a[rows, jm][:, None]
+    lim = np.where(xpos == xpos[rows, jm][:, None], big_k, big_k - 1)  # long side of the max
+    wa = w * a
+    sxx = np.einsum("ij,ij->i", wa, a)
+    best, best_d = sxx.copy(), np.zeros(a.shape[0])
+    inv_am = 1.0 / np.where(am > 0, am, 1.0)
+
+    def trial(t: NDArray, lim: NDArray) -> None:
+        nonlocal best, best_d
+        c = np.minimum(np.rint(a * t), lim)
+        sxq, sqq = np.einsum("ij,ij->i", wa, c), np.einsum("ij,ij->i", w * c, c)
+        ok = sqq > 0
+        e = np.where(ok, sxx - sxq * sxq / np.where(ok, sqq, 1.0), sxx)
+        better = e < best
+        best = np.where(better, e, best)
+        best_d = np.where(better, np.where(ok, sxq / np.where(ok, sqq, 1.0), 0.0), best_d)
+
+    for step in OPTIMUM_TRIAL_STEPS:
+        trial((big_k + step) * inv_am, lim)
+    for _ in range(2):  # round at the refitted scale (either side long), refit
+        with np.errstate(over="ignore"):  # a subnormal scale: t = inf, codes saturate
+            t = np.where(
+                best_d > 0, np.minimum(1.0 / np.where(best_d > 0, best_d, 1.0), 1e300), 0.0
+            )[:, None]
+        for side in (lim, 2 * big_k - 1 - lim):
+            trial(t, side)
+    return np.maximum(best, 0.0)
+
+
+def _t_high(a: NDArray, w: NDArray, big_k: int, upper: NDArray) -> NDArray:
+    """Above ``min_j 2**(n-1) / (a_j - sqrt(U/w_j))`` one value clipped at ``2**(n-1)`` alone
+    costs more than ``U``: the optimum's ``t = 1/|d|`` is below (``(g,)``, ``inf`` if none)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf: no bound
+        room = a - np.sqrt(upper[:, None] / w)
+        t_j = np.where((w > 0) & (room > 0), big_k / np.where(room > 0, room, 1.0), np.inf)
+    return np.where(a.max(axis=1) > 0, t_j.min(axis=1), 0.0)
+
+
+def _uncertified(
+    a: NDArray, w: NDArray, n_bits: int, upper: NDArray, t_top: NDArray
+) -> tuple[NDArray, NDArray, NDArray]:
+    """The intervals of ``t`` below ``t_top`` that exact lower bounds cannot rule out.
+
+    On each interval ``[t_i, t_i+1]`` of :func:`_certify_grid` (in code units of ``max|x|``)
+    the distance of ``a_j*t`` to the codes ``0..2**(n-1)`` (both signs) is 1-Lipschitz in
+    ``a_j*t``, so ``R(t) >= sum(w*max(0, (dist_i + dist_i+1 - a_j*(t_i+1 - t_i))/2)**2) /
+    t_i+1**2``, and the values still at code 0 at ``t_1`` cost ``w*a**2`` exactly. An interval
+    whose bound exceeds ``U`` cannot hold the optimum's ``t*`` (``R(t*) = E* <= U``).
+
+    Returns ``(row, lo, hi)``: the runs of intervals left (group index, ``t`` range), sorted by
+    group.
+    """
+    big_k = 2 ** (n_bits - 1)
+    am = a.max(axis=1, keepdims=True)
+    sigma = _certify_grid(big_k)
+    # In float32 (half the float64 time), the grid points themselves float32 numbers: the
+    # bounds are then made safe by eps (above every float32 rounding of the distances, at most
+    # about 8 * 2**-24 * 2**(n-1)) and a relative margin of 1e-5 (the float32 sums).
+    t32 = np.minimum(sigma[None, :] / np.where(am > 0, am, 1.0), t_top[:, None]).astype(np.float32)
+    t = t32.astype(np.float64)  # (g, m + 1), exactly the points the bounds hold for
+    u = a.astype(np.float32)[:, None, :] * t32[:, :, None]
+    dist = np.abs(u - np.minimum(np.rint(u), np.float32(big_k)))
+    lip = dist[:, 1:] + dist[:, :-1]
+    lip -= u[:, 1:] - u[:, :-1]
+    lip = np.maximum(np.float32(0.5) * lip - np.float32(big_k * 2.0**-20), np.float32(0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lb = np.einsum("gin,gn->gi", lip * lip, w.astype(np.float32)) / (t32[:, 1:] * t32[:, 1:])
+    lb = np.nan_to_num(lb.astype(np.float64) * (1 - 1e-5), posinf=0.0)
+    zero = np.einsum("gn,gn->g", np.where(a * t[:, 1:2] <= 0.5, w * a, 0.0), a)
+    lb[:, 0] = np.maximum(lb[:, 0], zero)
+    keep = ~(lb > upper[:, None] * (1 + 1e-9)) & (t[:, 1:] > t[:, :-1])
+    # Runs of kept intervals become one segment (one start state each).
+    pad = np.zeros((a.shape[0], 1), bool)
+    begin = keep & ~np.concatenate([pad, keep[:, :-1]], axis=1)
+    end = keep & ~np.concatenate([keep[:, 1:], pad], axis=1)
+    row = np.broadcast_to(np.arange(a.shape[0])[:, None], keep.shape)[begin]
+    return row, t[:, :-1][begin], t[:, 1:][end]
+
+
+#: The grid of the lower bounds (:func:`_certify_grid`): ``(h, p)`` for 2-4 and 5-8 bits.
+CERTIFY = {"small": (0.5, 2.0), "large": (0.5, 1.0)}
+
+
+def _certify_grid(big_k: int) -> NDArray:
+    """The grid of the lower bounds, in code units of ``max|x|``: 0 up to the core window
+    ``top`` in steps of about ``h * (top / s)**p`` (finer where the bound is tight)."""
+    h, p = CERTIFY["small" if big_k <= 8 else "large"]
+    top = CORE_WINDOW[big_k <= 8] * big_k
+    out, s = [], top
+    while s > 1.0:
+        out.append(s)
+        s -= min(h * (top / s) ** p, s / 2)
+    return np.array([0.0, *out[::-1]]) if big_k > 2 else np.array([0.0, top])
+
+
+def _sweep_segments(
+    a: NDArray, w: NDArray, xpos: NDArray, n_bits: int, row: NDArray, lo: NDArray, hi: NDArray
+) -> tuple[NDArray, NDArray]:
+    """Every code assignment met as ``t`` crosses the segments ``(lo, hi]`` of group ``row``.
+
+    ``row`` is sorted; each segment starts from its state at ``lo`` (``|q_j| = clip(ceil(t*a_j
+    - 1/2), 0, n_j)``) and takes its breakpoints ``(k + 1/2) / a_j`` in order: one 1-D sort of
+    packed uint64 keys (segment | high bits of t | element, step; near ties re-sorted exactly),
+    running sums in exact int64 fixed point. Both signs share the breakpoints; the step to code
+    ``2**(n-1)`` exists on the long side only (x < 0 for d > 0, x > 0 for d < 0). Within a group
+    the smallest error is the largest ``sxq**2 / sqq`` (``sum(w*x**2)`` is common).
+
+    Returns the best ``d`` (signed) and its refitted error sum per group.
+    """
+    g, size = a.shape
+    big_k = 2 ** (n_bits - 1)
+    wa = w * a
+    sxx = np.einsum("ij,ij->i", wa, a)
+    best_v, best_d = np.full(g, -1.0), np.zeros(g)
+    n_seg = len(row)
+    seg_first = np.concatenate([[True], row[1:] != row[:-1]]) if n_seg else np.zeros(0, bool)
+
+    def consider(group_start: NDArray, groups: NDArray, sx: NDArray, sq: NDArray, sign: float):
+        """The first largest ``sx**2/sq`` of each run of ``group_start`` (groups ``groups``)."""
+        ok = sq > 0
+        v = np.where(ok, sx * sx / np.where(ok, sq, 1.0), 0.0)
+        v_max = np.maximum.reduceat(v, group_start)
+        hit = np.flatnonzero(v == np.repeat(v_max, np.diff(np.append(group_start, len(v)))))
+        # the first hit of each group: hits sorted, one group per run between group starts
+        which = np.searchsorted(group_start, hit, side="right") - 1
+        pick = hit[np.concatenate([[True], which[1:] != which[:-1]])]
+        better = v_max > best_v[groups]
+        pick, r_s = pick[better], groups[better]
+        best_v[r_s] = v[pick]
+        best_d[r_s] = sign * sx[pick] / np.where(ok[pick], sq[pick], np.inf)
+
+    aa = a[row]  # (S, N) per segment
+    with np.errstate(invalid="ignore", over="ignore"):
+        k_lo = np.clip(np.ceil(aa * lo[:, None] - 0.5), 0, big_k)
+        k_hi = np.clip(np.ceil(aa * np.minimum(hi, 1e300)[:, None] - 0.5), 0, big_k)
+    count = (k_hi - k_lo).astype(np.int64)
+    c_lo = np.minimum(k_lo, big_k - 1)
+    ww, waa = w[row], wa[row]
+    s_xq, s_qq = np.einsum("ij,ij->i", waa, c_lo), np.einsum("ij,ij->i", ww * c_lo, c_lo)
+    init = []
+    for long_side in (~xpos[row], xpos[row]):  # already at 2**(n-1) below lo: long side only
+        full = (k_lo == big_k) & long_side
+        e_x, e_q = np.einsum("ij,ij->i", waa, full), np.einsum("ij,ij->i", ww, full)
+        init.append((s_xq + e_x, s_qq + e_q * (2 * big_k - 1)))
+    seg_groups = np.flatnonzero(seg_first)
+    for s in (0, 1):
+        consider(seg_groups, row[seg_groups], init[s][0], init[s][1], 1.0 - 2 * s)
+    per_seg = count.sum(axis=1)
+    total = int(per_seg.sum())
+    if total:
+        kb, jb = max(1, (big_k - 1).bit_length()), max(1, (size - 1).bit_length())
+        rb = max(1, (n_seg - 1).bit_length())
+        tb = 64 - rb - kb - jb  # bits of t kept (its float64 pattern is monotone for t >= 0)
+        if tb < 24:
+            raise ValueError("too many segments for the packed sort keys")  # chunks prevent it
+        count = count.ravel()
+        first = np.cumsum(count) - count
+        k = np.arange(total, dtype=np.int64)
+        k -= np.repeat(first - k_lo.ravel().astype(np.int64), count)
+        with np.errstate(over="ignore"):  # subnormal values: their breakpoints at inf
+            t = (k + 0.5) * np.repeat(1.0 / np.where(aa > 0, aa, 1.0).ravel(), count)
+        code = (np.arange(n_seg, dtype=np.uint64)[:, None] << np.uint64(64 - rb)) | (
+            np.arange(size, dtype=np.uint64)[None, :] << np.uint64(kb)
+        )
+        keys = t.view(np.uint64) >> np.uint64(63 - tb)
+        keys <<= np.uint64(kb + jb)
+        keys |= np.repeat(code.ravel(), count)
+        keys |= k.astype(np.uint64)
+        keys.sort()
+        low = np.uint64(kb + jb)
+        tie = np.flatnonzero((keys[1:] >> low) == (keys[:-1] >> low))
+        seg = (keys >> np.uint64(64 - rb)).astype(np.int64)
+        jk = (keys & np.uint64((1 << (kb + jb)) - 1)).astype(np.int64)
+        cell = seg * size + (jk >> kb)
+        k = jk & ((1 << kb) - 1)
+        if len(tie):  # equal kept bits: restore the exact order of t where it was lost
+
+            def t_at(i: NDArray) -> NDArray:
+                with np.errstate(over="ignore"):
+                    return (k[i] + 0.5) / aa.ravel()[cell[i]]
+
+            bad = tie[t_at(tie + 1) < t_at(tie)]
+            if len(bad):
+                flag = np.zeros(n_seg, bool)
+                flag[seg[bad]] = True
+                m = np.flatnonzero(flag[seg])
+                o = m[np.lexsort((jk[m], t_at(m), seg[m]))]
+                seg[m], k[m], cell[m] = seg[o], k[o], cell[o]
+        ends = np.cumsum(per_seg)
+        starts = ends - per_seg
+        nz = per_seg > 0
+        # group runs of events: the first segment of each group that has events
+        g_first = np.flatnonzero(nz & np.concatenate([[True], row[1:] != row[:-1]]))
+        # a group's first non-empty segment may not be its first segment
+        grp_of_nz = row[nz]
+        run_start = np.flatnonzero(np.concatenate([[True], grp_of_nz[1:] != grp_of_nz[:-1]]))
+        ev_group_start = starts[nz][run_start]
+        ev_groups = grp_of_nz[run_start]
+        del g_first
+        last = np.flatnonzero(k == big_k - 1)
+        long1 = xpos.ravel()[row[seg[last]] * size + cell[last] % size]  # long side of d < 0
+        lens = per_seg[nz]
+        # Exact running sums in int64 fixed point (wrapping is harmless: only differences within
+        # a segment are used, and those fit), a resolution of 2**-61 of the group's largest sum
+        # (per group: the same result whichever groups are swept together).
+        fixed = []
+        for step, bound, inits in (
+            (waa.ravel()[cell], waa.sum(axis=1) * big_k, [i[0] for i in init]),
+            (ww.ravel()[cell] * (2 * k + 1), ww.sum(axis=1) * big_k * big_k, [i[1] for i in init]),
+        ):
+            shift = np.minimum(61 - np.frexp(bound)[1], 1000)
+            fx = np.where(bound > 0, np.ldexp(1.0, shift), 1.0)  # (S,)
+            fx_ev = fx[seg]
+            init_fx = [np.rint(i * fx)[nz].astype(np.int64) for i in inits]
+            fixed.append((np.rint(step * fx_ev).astype(np.int64), fx_ev, init_fx))
+        for s, skip in ((0, last[long1]), (1, last[~long1])):
+            sums = []
+            for iv, fx_ev, init_fx in fixed:
+                iv = iv.copy()
+                iv[skip] = 0
+                cum = np.cumsum(iv)
+                cum -= np.repeat(cum[starts[nz]] - iv[starts[nz]] - init_fx[s], lens)
+                sums.append(cum / fx_ev)
+            consider(ev_group_start, ev_groups, sums[0], sums[1], 1.0 - 2 * s)
+    return best_d, np.where(best_v >= 0, np.maximum(sxx - best_v, 0.0), sxx)
+
+
+def _best_scales(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArray]:
+    """Best ``d`` (either sign) over all code assignments in ``[-2**(n-1), 2**(n-1) - 1]``.
+
+    The optimum's codes are the rounding at its own ``d*`` (rounding is optimal for a given
+    scale, a refit for given codes), so ``E* = min_t R(t)``: the sweep only needs the ``t =
+    1/|d|`` where ``R(t)`` can be at most an upper bound ``U`` (:func:`_upper_bound`); the rest
+    of the axis is ruled out by exact bounds (:func:`_t_high` above, :func:`_uncertified`
+    below a core window swept first, whose exact minimum tightens ``U``), and the segments left
+    are swept exactly (:func:`_sweep_segments`).
+
+    Returns ``(d, err)``, each ``(g,)``, ``err`` the refitted error sum (not yet averaged).
+    """
+    a, xpos = np.abs(xg), xg > 0
+    big_k = 2 ** (n_bits - 1)
+    g = a.shape[0]
+    upper = _upper_bound(a, wg, xpos, n_bits)
+    t_hi = _t_high(a, wg, big_k, upper)
+    am = np.maximum(a.max(axis=1), 1e-300)
+    core = np.minimum(CORE_WINDOW[big_k <= 8] * big_k / am, t_hi)
+    # First the core window [core, t_hi] (where the optimum usually is): its exact minimum is
+    # a tight U, then only what the lower bounds below it cannot rule out.
+    d, err = _sweep_pieces(a, wg, xpos, n_bits, np.arange(g), core, t_hi)
+    row, lo, hi = _uncertified(a, wg, n_bits, np.minimum(upper, err), core)
+    if len(row):
+        d_p, e_p = _sweep_pieces(a, wg, xpos, n_bits, row, lo, hi)
+        better = e_p < err
+        d, err = np.where(better, d_p, d), np.where(better, e_p, err)
+    return d, err
+
+
+#: Where the core window of :func:`_best_scales` starts, in code units of ``max|x|`` (``2**(n-1)
+#: * CORE_WINDOW``), for 5-8 bits and for 2-4 bits.
+CORE_WINDOW = (0.85, 0.69)
+
+
+def _sweep_pieces(
+    a: NDArray, w: NDArray, xpos: NDArray, n_bits: int, row: NDArray, lo: NDArray, hi: NDArray
+) -> tuple[NDArray, NDArray]:
+    """:func:`_sweep_segments` in pieces of about SWEEP_EVENTS breakpoints (whole groups each):
+    they stay in the CPU cache (measured: 2-3 times faster per breakpoint than 2**20)."""
+    big_k = 2 ** (n_bits - 1)
+    span = np.minimum(hi, (big_k + 0.5) / np.maximum(a.max(axis=1), 1e-300)[row]) - lo
+    est = np.minimum(span * a.sum(axis=1)[row], a.shape[1] * big_k) + 1.0
+    n_cut = int(est.sum() // SWEEP_EVENTS)
+    cut = np.searchsorted(np.cumsum(est), np.arange(1, n_cut + 1) * SWEEP_EVENTS)
+    cut = np.unique(np.searchsorted(row, row[np.minimum(cut, len(row) - 1)]))  # group starts
+    d, err = np.zeros(a.shape[0]), np.full(a.shape[0], np.inf)
+    for i, j in pairwise([0, *cut[cut > 0].tolist(), len(row)]):
+        d_p, e_p = _sweep_segments(a, w, xpos, n_bits, row[i:j], lo[i:j], hi[i:j])
+        better = e_p < err
+        d, err = np.where(better, d_p, d), np.where(better, e_p, err)
+    return d, err
+
+
+#: Breakpoints swept at once by :func:`_best_scales` (a piece of whole groups).
+SWEEP_EVENTS = 1 << 15
 
 
 #: Breakpoints sorted at once by the symmetric optimum of one large group (memory bound).
@@ -782,9 +1044,15 @@ def _best_scale_segmented(x: NDArray, w: NDArray, n_bits: int) -> float:
     sxx = float(np.sum(w * x * x))
     rng = np.random.default_rng(0)
     best_err, best_d = np.inf, 0.0
+    # Beyond t_hi one clipped value alone costs more than an upper bound (:func:`_t_high`).
+    upper = _upper_bound(ax[None], w[None], (x > 0)[None], n_bits)
+    t_hi = float(_t_high(ax[None], w[None], steps, upper)[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        cap = np.clip(np.ceil(ax * min(t_hi, 1e300) - 0.5), 0, steps)
     for sign in (1.0, -1.0):
         sx = sign * x
-        n_i = np.where(sx > 0, steps - 1, np.where(sx < 0, steps, 0))
+        n_i = np.minimum(np.where(sx > 0, steps - 1, np.where(sx < 0, steps, 0)), cap)
+        n_i = n_i.astype(np.int64)
         total = int(n_i.sum())
         if total == 0:
             continue
@@ -795,7 +1063,7 @@ def _best_scale_segmented(x: NDArray, w: NDArray, n_bits: int) -> float:
         pick = rng.choice(len(x), size=min(200_000, 64 * n_seg), p=n_i / total)
         sample = (rng.integers(0, n_i[pick]) + 0.5) / ax[pick]
         inner = np.quantile(sample, np.arange(1, n_seg) / n_seg) if n_seg > 1 else []
-        bounds = np.concatenate([[0.0], inner, [np.inf]])
+        bounds = np.concatenate([[0.0], inner, [np.inf]])  # n_i holds the cap at t_hi
         safe_ax = np.where(ax > 0, ax, 1.0)
         for ta, tb in pairwise(bounds):
             with np.errstate(invalid="ignore", over="ignore"):
@@ -828,12 +1096,31 @@ def _best_scale_segmented(x: NDArray, w: NDArray, n_bits: int) -> float:
 def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]:
     """Exact optimum of the symmetric (weighted) scale per group: ``(q, d)``.
 
-    Both signs of ``d`` are searched (a negative ``d`` mirrors the asymmetric code range).
+    The global minimum over ``d`` (both signs: a negative ``d`` mirrors the asymmetric code
+    range) of ``sum(w*(x - d*q)**2)``, ``q = clip(round(x/d), -2**(n-1), 2**(n-1) - 1)``.
+
+    Method (:func:`_best_scales`): the optimum's codes are the rounding at its own scale, so
+    ``E* = min_t R(t)`` with ``R(t)`` the rounding error at ``d = 1/t``. An upper bound ``U``
+    (a few roundings, refitted), then the exact sweep of a core window of ``t`` (its minimum is
+    usually ``E*``: a tight ``U``); above it one clipped value alone costs more than ``U`` beyond
+    ``t_hi``; below it a grid of exact lower bounds of ``R`` rules out most intervals, and the
+    intervals left are swept too. The sweep sorts packed uint64 keys (segment, high bits of
+    ``t``, element and step; near ties restored exactly) in one 1-D sort, with running sums in
+    exact int64 fixed point, and the final ``(q, d)`` is rounding at the best scale, refitted.
+
+    Why it is fast: instead of all ``N * 2**(n-1)`` breakpoints per group (4096 at 8 bits), about
+    230 + 100 at 8 bits and 50 at 4 bits are swept (blocks of 32, N(0, 1)), and the lower bounds
+    are float32 passes over the group. Measured, blocks of 32, one core, CPU time, old (argsort
+    of every breakpoint) and new interleaved in one run on the loaded shared machine, 2**20
+    float32 values (2**17 at 8 bits), N(0, 1) and Student-t(3), weighted or not: 4 bits 300-410
+    ms per million values (was 660-830), 8 bits 1,200-2,100 (was 9,400-12,400), the same errors
+    bit for bit.
     """
     if scheme.use_min:
         raise ValueError("the exact optimum is implemented for the symmetric scale (use_min=False)")
     wsel = selection_weights(wg)
-    per_group = xg.shape[1] * 2 ** (scheme.n_bits - 1) * 8  # about 2**20 breakpoints a chunk
+    # About 2**19 breakpoints a chunk (measured: 2**18-2**20 within 10 %, 2**16 or 2**22 slower).
+    per_group = xg.shape[1] * 2 ** (scheme.n_bits - 1) * 16
     large = xg.shape[1] * 2 ** (scheme.n_bits - 1) > SEGMENT_BREAKPOINTS
 
     def run(sl: slice) -> dict:
@@ -844,8 +1131,7 @@ def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]
             best = [_best_scale_segmented(x[i] / unit[i, 0], w[i], scheme.n_bits) for i in rows]
             d = np.array(best)[:, None] * unit
         else:
-            d_both, e_both = _best_scales(x / unit, w, scheme.n_bits)
-            d = np.where(e_both[:, 1:] < e_both[:, :1], d_both[:, 1:], d_both[:, :1]) * unit
+            d = _best_scales(x / unit, w, scheme.n_bits)[0][:, None] * unit
         q = scheme.round(x, d, None)
         # The refit of the rounded codes is at least as good as the best state found.
         d_fit, _ = scheme.refit(x, q, w)
