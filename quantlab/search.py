@@ -895,19 +895,34 @@ def _sweep_segments(
     n_seg = len(row)
     seg_first = np.concatenate([[True], row[1:] != row[:-1]]) if n_seg else np.zeros(0, bool)
 
-    def consider(group_start: NDArray, groups: NDArray, sx: NDArray, sq: NDArray, sign: float):
-        """The first largest ``sx**2/sq`` of each run of ``group_start`` (groups ``groups``)."""
+    def consider(
+        group_start: NDArray,
+        groups: NDArray,
+        sx: NDArray,
+        sq: NDArray,
+        sign: float,
+        scale: tuple[NDArray, NDArray] | None = None,
+    ) -> None:
+        """The first largest ``sx**2/sq`` of each run of ``group_start`` (groups ``groups``).
+
+        With ``scale`` (per group ``(v, d)`` powers of two), ``sx``/``sq`` are the fixed-point
+        sums: ``sx**2/sq`` times ``v`` and ``sx/sq`` times ``d`` are then the values in units of
+        x, exactly (a power of two commutes with rounding), without a division per event.
+        """
         ok = sq > 0
-        v = np.where(ok, sx * sx / np.where(ok, sq, 1.0), 0.0)
-        v_max = np.maximum.reduceat(v, group_start)
-        hit = np.flatnonzero(v == np.repeat(v_max, np.diff(np.append(group_start, len(v)))))
+        v = np.zeros(len(sq))
+        np.divide(sx * sx, sq, out=v, where=ok)
+        v_run = np.maximum.reduceat(v, group_start)
+        hit = np.flatnonzero(v == np.repeat(v_run, np.diff(np.append(group_start, len(v)))))
+        v_max = v_run if scale is None else v_run * scale[0][groups]
         # the first hit of each group: hits sorted, one group per run between group starts
         which = np.searchsorted(group_start, hit, side="right") - 1
         pick = hit[np.concatenate([[True], which[1:] != which[:-1]])]
         better = v_max > best_v[groups]
         pick, r_s = pick[better], groups[better]
-        best_v[r_s] = v[pick]
-        best_d[r_s] = sign * sx[pick] / np.where(ok[pick], sq[pick], np.inf)
+        best_v[r_s] = v_max[better]
+        d = sx[pick] / np.where(ok[pick], sq[pick], np.inf)
+        best_d[r_s] = sign * (d if scale is None else d * scale[1][r_s])
 
     aa = a[row]  # (S, N) per segment
     with np.errstate(invalid="ignore", over="ignore"):
@@ -983,25 +998,32 @@ def _sweep_segments(
         # Exact running sums in int64 fixed point (wrapping is harmless: only differences within
         # a segment are used, and those fit), a resolution of 2**-61 of the group's largest sum
         # (per group: the same result whichever groups are swept together).
+        # Per group (the same for all its segments) the fixed-point factors 2**sh: the running
+        # sums are sum(w*a*|q|) * 2**sh_x and sum(w*q**2) * 2**sh_q as int64.
+        sh = []
+        for bound in (wa.sum(axis=1) * big_k, w.sum(axis=1) * big_k * big_k):
+            sh.append(np.where(bound > 0, np.minimum(61 - np.frexp(bound)[1], 1000), 0))
+        scale = (np.ldexp(1.0, sh[1] - 2 * sh[0]), np.ldexp(1.0, sh[1] - sh[0]))
         fixed = []
-        for step, bound, inits in (
-            (waa.ravel()[cell], waa.sum(axis=1) * big_k, [i[0] for i in init]),
-            (ww.ravel()[cell] * (2 * k + 1), ww.sum(axis=1) * big_k * big_k, [i[1] for i in init]),
+        for step, sh_g, inits in (
+            (waa, sh[0], [i[0] for i in init]),
+            (ww, sh[1], [i[1] for i in init]),
         ):
-            shift = np.minimum(61 - np.frexp(bound)[1], 1000)
-            fx = np.where(bound > 0, np.ldexp(1.0, shift), 1.0)  # (S,)
-            fx_ev = fx[seg]
+            fx = np.ldexp(1.0, sh_g[row])  # (S,)
+            ev = (step * fx[:, None]).ravel()[cell]
+            if step is ww:
+                ev *= 2 * k + 1
             init_fx = [np.rint(i * fx)[nz].astype(np.int64) for i in inits]
-            fixed.append((np.rint(step * fx_ev).astype(np.int64), fx_ev, init_fx))
+            fixed.append((np.rint(ev, out=ev).astype(np.int64), init_fx))
         for s, skip in ((0, last[long1]), (1, last[~long1])):
             sums = []
-            for iv, fx_ev, init_fx in fixed:
+            for iv, init_fx in fixed:
                 iv = iv.copy()
                 iv[skip] = 0
                 cum = np.cumsum(iv)
                 cum -= np.repeat(cum[starts[nz]] - iv[starts[nz]] - init_fx[s], lens)
-                sums.append(cum / fx_ev)
-            consider(ev_group_start, ev_groups, sums[0], sums[1], 1.0 - 2 * s)
+                sums.append(cum.astype(np.float64))
+            consider(ev_group_start, ev_groups, sums[0], sums[1], 1.0 - 2 * s, scale)
     return best_d, np.where(best_v >= 0, np.maximum(sxx - best_v, 0.0), sxx)
 
 
