@@ -774,9 +774,9 @@ def _t_high(a: NDArray, w: NDArray, big_k: int, upper: NDArray) -> NDArray:
     """Above ``min_j 2**(n-1) / (a_j - sqrt(U/w_j))`` one value clipped at ``2**(n-1)`` alone
     costs more than ``U``: the optimum's ``t = 1/|d|`` is below (``(g,)``, ``inf`` if none)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf: no bound
-        room = a - np.sqrt(upper[:, None] / w)
-        t_j = np.where((w > 0) & (room > 0), big_k / np.where(room > 0, room, 1.0), np.inf)
-    return np.where(a.max(axis=1) > 0, t_j.min(axis=1), 0.0)
+        room = np.fmax.reduce(a - np.sqrt(upper[:, None] / w), axis=1)  # w = 0: -inf or NaN
+        t_min = np.where(room > 0, big_k / np.where(room > 0, room, 1.0), np.inf)
+    return np.where(a.max(axis=1) > 0, t_min, 0.0)  # min of big_k / room_j: at the largest
 
 
 def _interval_bounds(a32: NDArray, w32: NDArray, t32: NDArray, big_k: int) -> NDArray:
@@ -858,7 +858,7 @@ def _uncertified(
 #: in the CPU cache).
 BOUND_ELEMENTS = 1 << 16
 #: The grid of the lower bounds (:func:`_certify_grid`): ``(h, p)`` for 2-4 and 5-8 bits.
-CERTIFY = {"small": (0.5, 2.0), "large": (0.5, 1.0)}
+CERTIFY = {"small": (0.5, 2.0), "large": (0.35, 1.5)}
 
 
 def _certify_grid(big_k: int) -> NDArray:
@@ -1000,16 +1000,18 @@ def _sweep_segments(
         # (per group: the same result whichever groups are swept together).
         # Per group (the same for all its segments) the fixed-point factors 2**sh: the running
         # sums are sum(w*a*|q|) * 2**sh_x and sum(w*q**2) * 2**sh_q as int64.
-        sh = []
-        for bound in (wa.sum(axis=1) * big_k, w.sum(axis=1) * big_k * big_k):
+        sh = []  # per segment, from its group's sums
+        for bound in (waa.sum(axis=1) * big_k, ww.sum(axis=1) * big_k * big_k):
             sh.append(np.where(bound > 0, np.minimum(61 - np.frexp(bound)[1], 1000), 0))
-        scale = (np.ldexp(1.0, sh[1] - 2 * sh[0]), np.ldexp(1.0, sh[1] - sh[0]))
+        scale = (np.zeros(g), np.zeros(g))
+        scale[0][row] = np.ldexp(1.0, sh[1] - 2 * sh[0])
+        scale[1][row] = np.ldexp(1.0, sh[1] - sh[0])
         fixed = []
         for step, sh_g, inits in (
             (waa, sh[0], [i[0] for i in init]),
             (ww, sh[1], [i[1] for i in init]),
         ):
-            fx = np.ldexp(1.0, sh_g[row])  # (S,)
+            fx = np.ldexp(1.0, sh_g)  # (S,)
             ev = (step * fx[:, None]).ravel()[cell]
             if step is ww:
                 ev *= 2 * k + 1
@@ -1059,7 +1061,7 @@ def _best_scales(xg: NDArray, wg: NDArray, n_bits: int) -> tuple[NDArray, NDArra
 
 #: Where the core window of :func:`_best_scales` starts, in code units of ``max|x|`` (``2**(n-1)
 #: * CORE_WINDOW``), for 5-8 bits and for 2-4 bits.
-CORE_WINDOW = (0.85, 0.69)
+CORE_WINDOW = (0.89, 0.69)
 
 
 def _sweep_pieces(
