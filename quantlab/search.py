@@ -32,8 +32,8 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
   accumulating the two sums gives every assignment's refitted error; the best one (both signs of
   ``d``) is the global minimum of the error over ``d``. Only the part of the ``t`` axis where exact
   bounds leave room for the optimum is swept (a core window, then what lower bounds below it
-  cannot rule out; a clipping bound above): 6-8 times faster at 8 bits, about twice at 4, the
-  same answer. A large group is swept in segments of breakpoints (:func:`_best_scale_segmented`).
+  cannot rule out; a clipping bound above): 7-12 times faster at 8 bits, 2-3 at 4, the same
+  answer. A large group is swept in segments of breakpoints (:func:`_best_scale_segmented`).
 - :func:`optimum_min`: the optimum with a minimum. For a fixed scale the best minimum is again a
   1-D breakpoint problem (:func:`_sweep_min`), swept over many trial scales, or exactly over every
   scale where breakpoints cross (``exact=True``, small groups).
@@ -884,9 +884,12 @@ def _sweep_segments(
     ``row`` is sorted; each segment starts from its state at ``lo`` (``|q_j| = clip(ceil(t*a_j
     - 1/2), 0, n_j)``) and takes its breakpoints ``(k + 1/2) / a_j`` in order: one 1-D sort of
     packed uint64 keys (segment | high bits of t | element, step; near ties re-sorted exactly),
-    running sums in exact int64 fixed point. Both signs share the breakpoints; the step to code
-    ``2**(n-1)`` exists on the long side only (x < 0 for d > 0, x > 0 for d < 0). Within a group
-    the smallest error is the largest ``sxq**2 / sqq`` (``sum(w*x**2)`` is common).
+    running sums in exact int64 fixed point (``2**sh`` per group), compared as they are:
+    ``sxq**2/sqq`` and ``sxq/sqq`` of the fixed-point sums times a power of two are exactly those
+    in units of x, so only each group's best is scaled. Both signs share the breakpoints; the
+    step to code ``2**(n-1)`` exists on the long side only (x < 0 for d > 0, x > 0 for d < 0).
+    Within a group the smallest error is the largest ``sxq**2 / sqq`` (``sum(w*x**2)`` is
+    common).
 
     Returns the best ``d`` (signed) and its refitted error sum per group.
     """
@@ -1167,18 +1170,25 @@ def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]
     ``E* = min_t R(t)`` with ``R(t)`` the rounding error at ``d = 1/t``. An upper bound ``U``
     (a few roundings, refitted), then the exact sweep of a core window of ``t`` (its minimum is
     usually ``E*``: a tight ``U``); above it one clipped value alone costs more than ``U`` beyond
-    ``t_hi``; below it a grid of exact lower bounds of ``R`` rules out most intervals, and the
-    intervals left are swept too. The sweep sorts packed uint64 keys (segment, high bits of
-    ``t``, element and step; near ties restored exactly) in one 1-D sort, with running sums in
-    exact int64 fixed point, and the final ``(q, d)`` is rounding at the best scale, refitted.
+    ``t_hi``; below it a grid of exact lower bounds of ``R`` (per value the least distance to a
+    code over each interval, :func:`_uncertified`) rules out most intervals, and the intervals
+    left are swept too. The sweep sorts packed uint64 keys (segment, high bits of ``t``,
+    element and step; near ties restored exactly) in one 1-D sort, with running sums in exact
+    int64 fixed point, and the final ``(q, d)`` is rounding at the best scale, refitted.
 
     Why it is fast: instead of all ``N * 2**(n-1)`` breakpoints per group (4096 at 8 bits), about
-    230 + 100 at 8 bits and 50 at 4 bits are swept (blocks of 32, N(0, 1)), and the lower bounds
-    are float32 passes over the group. Measured, blocks of 32, one core, CPU time, old (argsort
-    of every breakpoint) and new interleaved in one run on the loaded shared machine, 2**20
-    float32 values (2**17 at 8 bits), N(0, 1) and Student-t(3), weighted or not: 4 bits 300-410
-    ms per million values (was 660-830), 8 bits 1,200-2,100 (was 9,400-12,400), the same errors
-    bit for bit.
+    170 + 35 at 8 bits and 45 + 2 at 4 bits are swept (core window + below it; blocks of 32,
+    N(0, 1)). The lower bounds are float32 passes over the group in pieces that stay in the
+    cache, their weighted sums one matmul; the least distance on an interval (instead of a
+    Lipschitz bound) leaves a third of the breakpoints below the core window, so that window
+    could start higher at 8 bits. The sweep compares its fixed-point sums in their own units (a
+    power of two per group, applied to each group's best only). Measured, blocks of 32, one core,
+    CPU time, this version and the previous one interleaved in one run on the shared machine
+    (load 1.3-2.8), 2**20 float32 values (2**17 at 8 bits), N(0, 1) and Student-t(3), weighted or
+    not: 4 bits 260-330 ms per million values (was 260-410; 660-830 for the sort of every
+    breakpoint), 8 bits 1,050-1,280 (was 1,320-1,900; 9,400-12,400), the same errors bit for bit.
+    Where the time goes (4 / 8 bits, N(0, 1), ms per million): the upper bound 50 / 90, the lower
+    bounds 40 / 500, the sweeps 190 / 730, rounding, refit and validation about 50.
     """
     if scheme.use_min:
         raise ValueError("the exact optimum is implemented for the symmetric scale (use_min=False)")
