@@ -728,8 +728,10 @@ def refine(
 
 
 #: Trial roundings of the upper bound of the symmetric optimum: ``1/|d| = (2**(n-1) + delta) /
-#: max|x|`` (the largest value on the longer code side), each refitted, then refined twice.
-OPTIMUM_TRIAL_STEPS = (0.0, -0.25, -0.5, -1.0)
+#: max|x|`` (the largest value on the longer code side), each refitted. Two are enough: the core
+#: window's exact minimum tightens ``U`` for the lower bounds, and four trials each refined twice
+#: (a tighter clipping bound) cost more than they saved (measured: 4-8 % slower at 4 and 8 bits).
+OPTIMUM_TRIAL_STEPS = (0.0, -0.5)
 
 
 def _upper_bound(a: NDArray, w: NDArray, xpos: NDArray, n_bits: int) -> NDArray:
@@ -745,28 +747,18 @@ def _upper_bound(a: NDArray, w: NDArray, xpos: NDArray, n_bits: int) -> NDArray:
     lim = np.where(xpos == xpos[rows, jm][:, None], big_k, big_k - 1)  # long side of the max
     wa = w * a
     sxx = np.einsum("ij,ij->i", wa, a)
-    best, best_d = sxx.copy(), np.zeros(a.shape[0])
+    best = sxx.copy()
     inv_am = 1.0 / np.where(am > 0, am, 1.0)
 
     def trial(t: NDArray, lim: NDArray) -> None:
-        nonlocal best, best_d
         c = np.minimum(np.rint(a * t), lim)
         sxq, sqq = np.einsum("ij,ij->i", wa, c), np.einsum("ij,ij->i", w * c, c)
         ok = sqq > 0
         e = np.where(ok, sxx - sxq * sxq / np.where(ok, sqq, 1.0), sxx)
-        better = e < best
-        best = np.where(better, e, best)
-        best_d = np.where(better, np.where(ok, sxq / np.where(ok, sqq, 1.0), 0.0), best_d)
+        np.minimum(best, e, out=best)
 
     for step in OPTIMUM_TRIAL_STEPS:
         trial((big_k + step) * inv_am, lim)
-    for _ in range(2):  # round at the refitted scale (either side long), refit
-        with np.errstate(over="ignore"):  # a subnormal scale: t = inf, codes saturate
-            t = np.where(
-                best_d > 0, np.minimum(1.0 / np.where(best_d > 0, best_d, 1.0), 1e300), 0.0
-            )[:, None]
-        for side in (lim, 2 * big_k - 1 - lim):
-            trial(t, side)
     return np.maximum(best, 0.0)
 
 
