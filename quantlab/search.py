@@ -1176,11 +1176,11 @@ def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]
     could start higher at 8 bits. The sweep compares its fixed-point sums in their own units (a
     power of two per group, applied to each group's best only). Measured, blocks of 32, one core,
     CPU time, this version and the previous one interleaved in one run on the shared machine
-    (load 1.3-2.8), 2**20 float32 values (2**17 at 8 bits), N(0, 1) and Student-t(3), weighted or
-    not: 4 bits 260-330 ms per million values (was 260-410; 660-830 for the sort of every
-    breakpoint), 8 bits 1,050-1,280 (was 1,320-1,900; 9,400-12,400), the same errors bit for bit.
-    Where the time goes (4 / 8 bits, N(0, 1), ms per million): the upper bound 50 / 90, the lower
-    bounds 40 / 500, the sweeps 190 / 730, rounding, refit and validation about 50.
+    (load 1.1-2.8), 2**20 float32 values (2**17 at 8 bits), N(0, 1) and Student-t(3), weighted or
+    not: 4 bits 250-310 ms per million values (was 300-380; 660-830 for the sort of every
+    breakpoint), 8 bits 1,010-1,270 (was 1,350-1,810; 9,400-12,400), the same errors bit for bit.
+    Where the time goes (4 / 8 bits, N(0, 1), ms per million): the upper bound 20 / 30, the lower
+    bounds 40 / 480, the sweeps 190 / 690, rounding, refit and validation about 40.
     """
     if scheme.use_min:
         raise ValueError("the exact optimum is implemented for the symmetric scale (use_min=False)")
