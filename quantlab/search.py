@@ -947,18 +947,20 @@ def _sweep_segments(
         if tb < 24:
             raise ValueError("too many segments for the packed sort keys")  # chunks prevent it
         count = count.ravel()
-        first = np.cumsum(count) - count
-        k = np.arange(total, dtype=np.int64)
-        k -= np.repeat(first - k_lo.ravel().astype(np.int64), count)
-        with np.errstate(over="ignore"):  # subnormal values: their breakpoints at inf
-            t = (k + 0.5) * np.repeat(1.0 / np.where(aa > 0, aa, 1.0).ravel(), count)
+        first = (np.cumsum(count) - count).astype(np.uint64)
         code = (np.arange(n_seg, dtype=np.uint64)[:, None] << np.uint64(64 - rb)) | (
             np.arange(size, dtype=np.uint64)[None, :] << np.uint64(kb)
         )
+        # The low bits of each key: segment | element | step k = k_lo + (event - first), one
+        # repeat (uint64 arithmetic wraps: event >= first).
+        tail = np.repeat(code.ravel() + k_lo.ravel().astype(np.uint64) - first, count)
+        tail += np.arange(total, dtype=np.uint64)
+        k = (tail & np.uint64((1 << kb) - 1)).astype(np.int64)
+        with np.errstate(over="ignore"):  # subnormal values: their breakpoints at inf
+            t = (k + 0.5) * np.repeat(1.0 / np.where(aa > 0, aa, 1.0).ravel(), count)
         keys = t.view(np.uint64) >> np.uint64(63 - tb)
         keys <<= np.uint64(kb + jb)
-        keys |= np.repeat(code.ravel(), count)
-        keys |= k.astype(np.uint64)
+        keys |= tail
         keys.sort()
         low = np.uint64(kb + jb)
         tie = np.flatnonzero((keys[1:] >> low) == (keys[:-1] >> low))
