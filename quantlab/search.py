@@ -1179,8 +1179,8 @@ def optimum(scheme: Scheme, xg: NDArray, wg: NDArray) -> tuple[NDArray, NDArray]
     power of two per group, applied to each group's best only). Measured, blocks of 32, one core,
     CPU time, this version and the previous one interleaved in one run on the shared machine
     (load 1.1-2.8), 2**20 float32 values (2**17 at 8 bits), N(0, 1) and Student-t(3), weighted or
-    not: 4 bits 250-310 ms per million values (was 300-380; 660-830 for the sort of every
-    breakpoint), 8 bits 1,010-1,270 (was 1,350-1,810; 9,400-12,400), the same errors bit for bit.
+    not: 4 bits 250-315 ms per million values (was 300-400; 660-830 for the sort of every
+    breakpoint), 8 bits 1,010-1,390 (was 1,350-1,960; 9,400-12,400), the same errors bit for bit.
     Where the time goes (4 / 8 bits, N(0, 1), ms per million): the upper bound 20 / 30, the lower
     bounds 40 / 480, the sweeps 190 / 690, rounding, refit and validation about 40.
     """
