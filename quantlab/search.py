@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from itertools import pairwise
 
 import numpy as np
@@ -266,6 +267,57 @@ class _Chunk:
         return "F" if f_only else "C"
 
 
+#: A set of symmetric candidates sharing one clip of r: ``(lo, hi, indices)`` (None: no clip).
+ClipSet = tuple[np.float32 | None, np.float32 | None, list[int]]
+
+
+@cache
+def _clip_sets(qmin: int, qmax: int) -> tuple[ClipSet, ...]:
+    """The symmetric candidates ``rint(r * f)``, ``f = F32(-qmin + delta)`` for ``delta`` in
+    :data:`CODE_STEPS_SYMMETRIC` (ascending), in sets that share a clip of r.
+
+    For a set, ``[lo, hi]`` with ``rint(lo * f) == qmin`` and ``rint(hi * f) == qmax`` for every
+    factor ``f`` of the set (checked in float32): a float32 product and ``rint`` are monotone in
+    ``r``, so ``rint(clip(r, lo, hi) * f)`` is exactly ``clip(rint(r * f), qmin, qmax)`` for every
+    ``r``. One clip of ``r`` per set (two at 2-8 bits) instead of one per candidate.
+    """
+    factors = (-qmin + CODE_STEPS_SYMMETRIC).astype(F32)
+    sets: list[ClipSet] = []
+
+    def bounds(fs: NDArray) -> tuple[np.float32, np.float32] | None:
+        mid = F32(2.0) / (fs[0] + fs[-1])
+        lo, hi = F32(qmin) * mid, F32(qmax) * mid
+        ok = np.all(np.rint(lo * fs) == qmin) and np.all(np.rint(hi * fs) == qmax)
+        return (lo, hi) if ok else None
+
+    start = 0
+    for j in range(1, len(factors) + 1):
+        if j == len(factors) or bounds(factors[start : j + 1]) is None:
+            b = bounds(factors[start:j])  # None only for a single factor: clipped as it is
+            sets.append((*(b or (None, None)), list(range(start, j))))
+            start = j
+    return tuple(sets)
+
+
+def _candidate_sums(
+    lv: NDArray,
+    wr32: NDArray,
+    w32: NDArray | None,
+    wl: NDArray,
+    fused: bool,
+    sxl: NDArray,
+    sll: NDArray,
+) -> None:
+    """``sum(w*r*l)`` and ``sum(w*l*l)`` of the codes ``lv`` into ``sxl``/``sll`` (float32)."""
+    np.einsum("ij,ij->j", lv, wr32, out=sxl)
+    if fused:  # sum(w*l*l) in one pass
+        np.einsum("ij,ij,ij->j", lv, lv, w32, out=sll)
+    else:
+        if w32 is not None:
+            np.multiply(lv, w32, out=wl)
+        np.einsum("ij,ij->j", lv, wl, out=sll)
+
+
 def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     """The symmetric grid of :func:`code_search` on one chunk (:class:`_Chunk`), in float32.
 
@@ -294,20 +346,19 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     wr32 = r32 if w32 is None else w32 * r32
     k = len(steps)
     sxl, sll = np.empty((k, g), F32), np.empty((k, g), F32)
-    lv = np.empty_like(r32)
+    lv, rc = np.empty_like(r32), np.empty_like(r32)
     fused = w32 is not None and _row_by_row(w32)  # see _wsum
     wl = lv if w32 is None or fused else np.empty_like(lv)
-    for j in range(k):
-        np.multiply(r32, F32(nmax + steps[j]), out=lv)
-        np.rint(lv, out=lv)
-        np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
-        np.einsum("ij,ij->j", lv, wr32, out=sxl[j])
-        if fused:  # sum(w*l*l) in one pass
-            np.einsum("ij,ij,ij->j", lv, lv, w32, out=sll[j])
-        else:
-            if w32 is not None:
-                np.multiply(lv, w32, out=wl)
-            np.einsum("ij,ij->j", lv, wl, out=sll[j])
+    factors = (nmax + steps).astype(F32)
+    for lo_r, hi_r, group in _clip_sets(scheme.qmin, scheme.qmax):
+        if lo_r is not None:
+            np.clip(r32, lo_r, hi_r, out=rc)  # then no candidate of the set needs a clip
+        for j in group:
+            np.multiply(r32 if lo_r is None else rc, factors[j], out=lv)
+            np.rint(lv, out=lv)
+            if lo_r is None:
+                np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
+            _candidate_sums(lv, wr32, w32, wl, fused, sxl[j], sll[j])
     # The refitted error is sum(w*r*r) - score, score = sum(w*r*l)**2 / sum(w*l*l) (0 where
     # every code is 0: then sum(w*r*l) = 0 too); the first of the best scores wins.
     score = sxl * sxl
@@ -557,7 +608,7 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
     def run(sl: slice) -> dict:
         # (M, g), a copy. Small groups: C order, so that a group's sum adds whole rows (fast,
         # in the same order whatever g >= 2). Large groups: F order, each group contiguous.
-        xt = np.array(xg[sl].T, order=order)
+        xt = np.array(xg[sl].T, np.float64, order=order)  # float32 data: converted here
         g = xt.shape[1]
         hi, lo = xt.max(axis=0), xt.min(axis=0)
         _, e = np.frexp(np.maximum(hi, -lo))
