@@ -310,11 +310,12 @@ def _candidate_sums(
 ) -> None:
     """``sum(w*r*l)`` and ``sum(w*l*l)`` of the codes ``lv`` into ``sxl``/``sll`` (float32)."""
     np.einsum("ij,ij->j", lv, wr32, out=sxl)
-    if fused:  # sum(w*l*l) in one pass
+    if w32 is None:
+        np.einsum("ij,ij->j", lv, lv, out=sll)
+    elif fused:  # sum(w*l*l) in one pass
         np.einsum("ij,ij,ij->j", lv, lv, w32, out=sll)
     else:
-        if w32 is not None:
-            np.multiply(lv, w32, out=wl)
+        np.multiply(lv, w32, out=wl)
         np.einsum("ij,ij->j", lv, wl, out=sll)
 
 
@@ -364,8 +365,9 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     score = sxl * sxl
     score /= np.maximum(sll, np.finfo(F32).tiny)
     top = score.max(axis=0)
-    ranks = np.arange(k, 0, -1, dtype=np.int8)[:, None]  # k, ..., 1: the first has the most
-    best = k - np.max(np.where(score == top, ranks, np.int8(0)), axis=0).astype(np.int64)
+    best = np.zeros(g, np.int64)
+    for j in range(k - 1, -1, -1):  # row by row, the first best last (an arg-reduction along
+        best[score[j] == top] = j  # the first axis, or a masked maximum, is slower)
     cols = np.arange(g)
     sxl_b, sll_b = sxl[best, cols].astype(np.float64), sll[best, cols].astype(np.float64)
     fit = np.where(sll_b > 0, sxl_b / np.where(sll_b > 0, sll_b, 1.0), 0.0)
@@ -495,6 +497,19 @@ def _argmin_rows(a: NDArray) -> NDArray:
     return idx
 
 
+def _round(scheme: Scheme, xt: NDArray, s: NDArray, m: NDArray | None) -> NDArray:
+    """The codes of position-major ``xt`` with ``(s, m)`` (``(g,)``), as float64 (a new array)."""
+    inv = np.where(s != 0, 1.0 / np.where(s != 0, s, 1.0), 0.0)
+    if m is None:
+        lv = xt * inv
+    else:
+        lv = xt - m
+        lv *= inv
+    np.rint(lv, out=lv)
+    np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
+    return lv
+
+
 def _finish(
     scheme: Scheme,
     xt: NDArray,
@@ -509,14 +524,7 @@ def _finish(
     Returns ``(codes, scale, min, error_sum)``: codes ``(M, g)`` as floats, the weighted
     least-squares parameters of those codes and ``sum(w*(x - x_hat)**2)`` per group.
     """
-    inv = np.where(s != 0, 1.0 / np.where(s != 0, s, 1.0), 0.0)
-    if m is None:
-        lv = xt * inv
-    else:
-        lv = xt - m
-        lv *= inv
-    np.rint(lv, out=lv)
-    np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
+    lv = _round(scheme, xt, s, m)
     sll = _wsum(lv, lv, wt)
     sxl = _wsum(lv, xt, wt)
     if m is None:
@@ -602,8 +610,11 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
     nominal = int(np.flatnonzero(steps == 0)[0])
     n_rows = len(steps) + (len(LOCAL_STEPS_MIN) if use_min else 0)  # then the polish
     qmax_abs = scheme.qmax if use_min else -scheme.qmin
+    code_range = (scheme.qmin, scheme.qmax)
     order = "C" if size <= SMALL_GROUP else "F"
-    q_out = np.empty((n_groups, size), np.int64)
+    # The codes in the smallest integer type that holds them, widened to int64 at the end (one
+    # contiguous pass; transposed writes of int64 into fresh memory cost twice as much).
+    q_out = np.empty((n_groups, size), np.result_type(*map(np.min_scalar_type, code_range)))
 
     def run(sl: slice) -> dict:
         # (M, g), a copy. Small groups: C order, so that a group's sum adds whole rows (fast,
@@ -703,7 +714,7 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
         return out
 
     out = _chunked(n_groups, size, run, FAST_CHUNK_ELEMENTS)
-    out["q"] = q_out
+    out["q"] = q_out.astype(np.int64)
     return out
 
 
