@@ -200,6 +200,8 @@ SMALL_GROUP = 512
 
 
 CODE_STEPS_SYMMETRIC.setflags(write=False)
+#: The index of ``delta = 0`` (min/max rounding) in :data:`CODE_STEPS_SYMMETRIC`.
+NOMINAL_SYMMETRIC = int(np.flatnonzero(CODE_STEPS_SYMMETRIC == 0)[0])
 CODE_STEPS_MIN.setflags(write=False)
 #: Then, around the best candidate ``(scale, min)``: ``(delta, shift)`` with
 #: ``scale' = scale * nmax / (nmax + delta)`` and ``min' = min + shift * scale``.
@@ -372,7 +374,7 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     sxl_b, sll_b = sxl[best, cols].astype(np.float64), sll[best, cols].astype(np.float64)
     fit = np.where(sll_b > 0, sxl_b / np.where(sll_b > 0, sll_b, 1.0), 0.0)
     srr = np.einsum("ij,ij->j", r32, wr32).astype(np.float64)
-    nominal = int(np.flatnonzero(steps == 0)[0])
+    nominal = NOMINAL_SYMMETRIC
     m2 = m * m  # errors in units of r**2 times m**2: in units of x**2
     out = {
         "s_best": -m * fit,  # r ~ fit * l, so x ~ -m * fit * l
