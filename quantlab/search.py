@@ -281,7 +281,9 @@ def _clip_sets(qmin: int, qmax: int) -> tuple[ClipSet, ...]:
     For a set, ``[lo, hi]`` with ``rint(lo * f) == qmin`` and ``rint(hi * f) == qmax`` for every
     factor ``f`` of the set (checked in float32): a float32 product and ``rint`` are monotone in
     ``r``, so ``rint(clip(r, lo, hi) * f)`` is exactly ``clip(rint(r * f), qmin, qmax)`` for every
-    ``r``. One clip of ``r`` per set (two at 2-8 bits) instead of one per candidate.
+    ``r``. One clip of ``r`` per set (two at 2-16 bits) instead of one per candidate. The sets
+    can be clipped one after the other: with ``f' >= f``, ``r < lo`` gives ``rint(lo * f') <=
+    rint(lo * f) = qmin`` as ``r`` did (and the same above ``hi``).
     """
     factors = (-qmin + CODE_STEPS_SYMMETRIC).astype(F32)
     sets: list[ClipSet] = []
@@ -349,15 +351,19 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     wr32 = r32 if w32 is None else w32 * r32
     k = len(steps)
     sxl, sll = np.empty((k, g), F32), np.empty((k, g), F32)
-    lv, rc = np.empty_like(r32), np.empty_like(r32)
+    srr = np.einsum("ij,ij->j", r32, wr32).astype(np.float64)
+    lv = np.empty_like(r32)
     fused = w32 is not None and _row_by_row(w32)  # see _wsum
     wl = lv if w32 is None or fused else np.empty_like(lv)
     factors = (nmax + steps).astype(F32)
+    # r clipped set after set (the factors ascending: an earlier clip stays exact for later
+    # ones); with weights in place (w*r is kept apart), a working set that stays in the cache.
+    rc, src = (np.empty_like(r32) if w32 is None else r32), r32
     for lo_r, hi_r, group in _clip_sets(scheme.qmin, scheme.qmax):
         if lo_r is not None:
-            np.clip(r32, lo_r, hi_r, out=rc)  # then no candidate of the set needs a clip
+            src = np.clip(src, lo_r, hi_r, out=rc)  # no candidate of the set needs a clip
         for j in group:
-            np.multiply(r32 if lo_r is None else rc, factors[j], out=lv)
+            np.multiply(src, factors[j], out=lv)
             np.rint(lv, out=lv)
             if lo_r is None:
                 np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
@@ -373,7 +379,6 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     cols = np.arange(g)
     sxl_b, sll_b = sxl[best, cols].astype(np.float64), sll[best, cols].astype(np.float64)
     fit = np.where(sll_b > 0, sxl_b / np.where(sll_b > 0, sll_b, 1.0), 0.0)
-    srr = np.einsum("ij,ij->j", r32, wr32).astype(np.float64)
     nominal = NOMINAL_SYMMETRIC
     m2 = m * m  # errors in units of r**2 times m**2: in units of x**2
     out = {
