@@ -15,9 +15,9 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
   float64 check against min/max rounding with refit. Its mean error is at or below llama.cpp's
   heuristics at 2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not. Its time
   (4 bits, blocks of 32, one thread, CPU time, the C in the same run; see :func:`code_search`
-  for why): symmetric 31-36 (unweighted) and 40-46 (weighted) ms per million values against
-  26-28 for llama.cpp's C (Q4_0 with an imatrix, ``make_qx_quants``), use_min 64-73 and 80-94
-  against 64-68 (Q4_K, ``make_qkx2_quants``).
+  for why): symmetric 30-35 (unweighted) and 40-47 (weighted) ms per million values against
+  25-27 for llama.cpp's C (Q4_0 with an imatrix, ``make_qx_quants``), use_min 66-71 and 81-93
+  against 62-63 (Q4_K, ``make_qkx2_quants``).
 - :func:`grid_search`: a given grid of range offsets (relative, or absolute as the reference
   ``-1.0, -0.9, ..., +1.0`` in units of x, meaningless for data whose range is 0.01 or 1000):
   round, refit by (weighted) least squares, keep the lowest (weighted) error; one candidate at a
@@ -580,18 +580,23 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
     70-85 / 104-119 symmetric and 170 / 220-237 use_min before, unweighted / weighted): the data
     is transposed once per chunk of :data:`FAST_CHUNK_ELEMENTS` values to position-major
     ``(M, g)`` (a per-group parameter is then a row broadcast, and a group's sum adds whole
-    rows: 2-3 ms for the copy; no division by the groups' powers of two when they are all
-    within 2**+-20 of 1, a pass saved); every candidate is a few in-place float32
-    passes in the cache (symmetric: the values are first divided by their signed extreme, so a
-    candidate is a multiplication by a scalar; 17-19 ms for 19 candidates), its sums written
-    straight into a ``(K, g)`` table, the symmetric best chosen after the loop from a column
-    maximum (2-3 ms); only the chosen candidate is rounded and refitted in float64 (4.5-5 ms),
-    min/max rounding too only where the float32 errors cannot tell them apart (about a quarter
-    of the symmetric groups, a tenth with a minimum: 3-4 ms); the codes are written once into
-    the result (3 ms); nothing per candidate is kept unless the table is read (it runs the
-    search again with ``record``), and ``x_hat`` is computed when first read. What is left is
-    the float64 copies of the input (validation, 2 ms each for x and w), the weighted sums (one
-    three-operand pass each) and a few operations on ``(g,)`` arrays per candidate with a minimum
+    rows: 1.3 ms for the copy, float32 data converted to float64 in it -- validation keeps it
+    float32, half the copy; no division by the groups' powers of two when they are all within
+    2**+-20 of 1, a pass saved); every candidate is a few in-place float32 passes in the cache
+    (symmetric: the values are first divided by their signed extreme, so a candidate is a
+    multiplication by a scalar and ``rint``, the clip shared by a set of candidates,
+    :func:`_clip_sets`: two clips per chunk instead of 19; 19 candidates and the choice 17-21
+    ms), its sums written straight into a ``(K, g)`` table, the symmetric best chosen after the
+    loop (a loop over its 19 rows, faster than a masked maximum); only the chosen candidate is
+    rounded and refitted in float64 (5 ms), min/max rounding too only where the float32 errors
+    cannot tell them apart (about a quarter of the symmetric groups, a tenth with a minimum: 4
+    ms); the codes are written as the smallest integer type, then widened to int64 in one
+    contiguous pass (1.7 + 1.7 ms); nothing per candidate is kept unless the table is read (it
+    runs the search again with ``record``), and ``x_hat`` is computed when first read. What is
+    left with weights: their float64 copy (validation: the table reads the weights when it is
+    first shown, so they are copied; measured, the copy and the page faults of its fresh memory
+    cost about 5 ms), their transposition and normalisation (4 ms), the weighted sums (one
+    three-operand pass each); with a minimum, a few operations on ``(g,)`` arrays per candidate
     (its candidates depend on each other).
 
     ``wg`` None means unweighted (no weight products). Returns ``q`` (G, M) int64,
