@@ -13,6 +13,7 @@ from ._validation import (
     as_codes,
     as_finite_float,
     as_float_array,
+    as_float_data,
     as_weights,
     check_bool,
     check_code_range,
@@ -116,6 +117,7 @@ class _CandidateTable(Table):
             scheme, xg, wg = self._args
             # The search again, recording its candidates (the same choices: the same code).
             out = _search.code_search(scheme, xg, wg, record=True)
+            xg = np.asarray(xg, np.float64)  # float32 data is kept as float32 (exact)
             wg = np.ones_like(xg) if wg is None else wg
             ev = _search.candidate_errors(scheme, xg, wg, out["scale_round"], out["min_round"])
             after = ev["after"]
@@ -366,10 +368,12 @@ class Quantizer:
             its last row the polish, and its table is evaluated in float64 when first read.
         """
         relative = check_bool(relative, "relative")
-        xa = as_float_array(x, "x")
+        default = offsets is None and relative
+        # The default search converts its chunks to float64 itself: float32 data stays float32.
+        xa = as_float_data(x, "x") if default else as_float_array(x, "x")
         xg = self.grouping.to_groups(xa)
         wg = None if w is None else self.grouping.to_groups(as_weights(w, xa.shape))
-        if offsets is None and relative:
+        if default:
             out = _search.code_search(self.scheme, xg, wg)
             table: Table = _CandidateTable(self.scheme, xg, wg, out["error"])
         else:

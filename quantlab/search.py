@@ -15,9 +15,9 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
   float64 check against min/max rounding with refit. Its mean error is at or below llama.cpp's
   heuristics at 2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not. Its time
   (4 bits, blocks of 32, one thread, CPU time, the C in the same run; see :func:`code_search`
-  for why): symmetric 31-36 (unweighted) and 40-46 (weighted) ms per million values against
-  26-28 for llama.cpp's C (Q4_0 with an imatrix, ``make_qx_quants``), use_min 64-73 and 80-94
-  against 64-68 (Q4_K, ``make_qkx2_quants``).
+  for why): symmetric 30-35 (unweighted) and 40-47 (weighted) ms per million values against
+  25-27 for llama.cpp's C (Q4_0 with an imatrix, ``make_qx_quants``), use_min 66-71 and 81-93
+  against 62-63 (Q4_K, ``make_qkx2_quants``).
 - :func:`grid_search`: a given grid of range offsets (relative, or absolute as the reference
   ``-1.0, -0.9, ..., +1.0`` in units of x, meaningless for data whose range is 0.01 or 1000):
   round, refit by (weighted) least squares, keep the lowest (weighted) error; one candidate at a
@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from itertools import pairwise
 
 import numpy as np
@@ -199,6 +200,8 @@ SMALL_GROUP = 512
 
 
 CODE_STEPS_SYMMETRIC.setflags(write=False)
+#: The index of ``delta = 0`` (min/max rounding) in :data:`CODE_STEPS_SYMMETRIC`.
+NOMINAL_SYMMETRIC = int(np.flatnonzero(CODE_STEPS_SYMMETRIC == 0)[0])
 CODE_STEPS_MIN.setflags(write=False)
 #: Then, around the best candidate ``(scale, min)``: ``(delta, shift)`` with
 #: ``scale' = scale * nmax / (nmax + delta)`` and ``min' = min + shift * scale``.
@@ -266,6 +269,60 @@ class _Chunk:
         return "F" if f_only else "C"
 
 
+#: A set of symmetric candidates sharing one clip of r: ``(lo, hi, indices)`` (None: no clip).
+ClipSet = tuple[np.float32 | None, np.float32 | None, list[int]]
+
+
+@cache
+def _clip_sets(qmin: int, qmax: int) -> tuple[ClipSet, ...]:
+    """The symmetric candidates ``rint(r * f)``, ``f = F32(-qmin + delta)`` for ``delta`` in
+    :data:`CODE_STEPS_SYMMETRIC` (ascending), in sets that share a clip of r.
+
+    For a set, ``[lo, hi]`` with ``rint(lo * f) == qmin`` and ``rint(hi * f) == qmax`` for every
+    factor ``f`` of the set (checked in float32): a float32 product and ``rint`` are monotone in
+    ``r``, so ``rint(clip(r, lo, hi) * f)`` is exactly ``clip(rint(r * f), qmin, qmax)`` for every
+    ``r``. One clip of ``r`` per set (two at 2-16 bits) instead of one per candidate. The sets
+    can be clipped one after the other: with ``f' >= f``, ``r < lo`` gives ``rint(lo * f') <=
+    rint(lo * f) = qmin`` as ``r`` did (and the same above ``hi``).
+    """
+    factors = (-qmin + CODE_STEPS_SYMMETRIC).astype(F32)
+    sets: list[ClipSet] = []
+
+    def bounds(fs: NDArray) -> tuple[np.float32, np.float32] | None:
+        mid = F32(2.0) / (fs[0] + fs[-1])
+        lo, hi = F32(qmin) * mid, F32(qmax) * mid
+        ok = np.all(np.rint(lo * fs) == qmin) and np.all(np.rint(hi * fs) == qmax)
+        return (lo, hi) if ok else None
+
+    start = 0
+    for j in range(1, len(factors) + 1):
+        if j == len(factors) or bounds(factors[start : j + 1]) is None:
+            b = bounds(factors[start:j])  # None only for a single factor: clipped as it is
+            sets.append((*(b or (None, None)), list(range(start, j))))
+            start = j
+    return tuple(sets)
+
+
+def _candidate_sums(
+    lv: NDArray,
+    wr32: NDArray,
+    w32: NDArray | None,
+    wl: NDArray,
+    fused: bool,
+    sxl: NDArray,
+    sll: NDArray,
+) -> None:
+    """``sum(w*r*l)`` and ``sum(w*l*l)`` of the codes ``lv`` into ``sxl``/``sll`` (float32)."""
+    np.einsum("ij,ij->j", lv, wr32, out=sxl)
+    if w32 is None:
+        np.einsum("ij,ij->j", lv, lv, out=sll)
+    elif fused:  # sum(w*l*l) in one pass
+        np.einsum("ij,ij,ij->j", lv, lv, w32, out=sll)
+    else:
+        np.multiply(lv, w32, out=wl)
+        np.einsum("ij,ij->j", lv, wl, out=sll)
+
+
 def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     """The symmetric grid of :func:`code_search` on one chunk (:class:`_Chunk`), in float32.
 
@@ -294,32 +351,35 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     wr32 = r32 if w32 is None else w32 * r32
     k = len(steps)
     sxl, sll = np.empty((k, g), F32), np.empty((k, g), F32)
+    srr = np.einsum("ij,ij->j", r32, wr32).astype(np.float64)
     lv = np.empty_like(r32)
     fused = w32 is not None and _row_by_row(w32)  # see _wsum
     wl = lv if w32 is None or fused else np.empty_like(lv)
-    for j in range(k):
-        np.multiply(r32, F32(nmax + steps[j]), out=lv)
-        np.rint(lv, out=lv)
-        np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
-        np.einsum("ij,ij->j", lv, wr32, out=sxl[j])
-        if fused:  # sum(w*l*l) in one pass
-            np.einsum("ij,ij,ij->j", lv, lv, w32, out=sll[j])
-        else:
-            if w32 is not None:
-                np.multiply(lv, w32, out=wl)
-            np.einsum("ij,ij->j", lv, wl, out=sll[j])
+    factors = (nmax + steps).astype(F32)
+    # r clipped set after set (the factors ascending: an earlier clip stays exact for later
+    # ones); with weights in place (w*r is kept apart), a working set that stays in the cache.
+    rc, src = (np.empty_like(r32) if w32 is None else r32), r32
+    for lo_r, hi_r, group in _clip_sets(scheme.qmin, scheme.qmax):
+        if lo_r is not None:
+            src = np.clip(src, lo_r, hi_r, out=rc)  # no candidate of the set needs a clip
+        for j in group:
+            np.multiply(src, factors[j], out=lv)
+            np.rint(lv, out=lv)
+            if lo_r is None:
+                np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
+            _candidate_sums(lv, wr32, w32, wl, fused, sxl[j], sll[j])
     # The refitted error is sum(w*r*r) - score, score = sum(w*r*l)**2 / sum(w*l*l) (0 where
     # every code is 0: then sum(w*r*l) = 0 too); the first of the best scores wins.
     score = sxl * sxl
     score /= np.maximum(sll, np.finfo(F32).tiny)
     top = score.max(axis=0)
-    ranks = np.arange(k, 0, -1, dtype=np.int8)[:, None]  # k, ..., 1: the first has the most
-    best = k - np.max(np.where(score == top, ranks, np.int8(0)), axis=0).astype(np.int64)
+    best = np.zeros(g, np.int64)
+    for j in range(k - 1, -1, -1):  # row by row, the first best last (an arg-reduction along
+        best[score[j] == top] = j  # the first axis, or a masked maximum, is slower)
     cols = np.arange(g)
     sxl_b, sll_b = sxl[best, cols].astype(np.float64), sll[best, cols].astype(np.float64)
     fit = np.where(sll_b > 0, sxl_b / np.where(sll_b > 0, sll_b, 1.0), 0.0)
-    srr = np.einsum("ij,ij->j", r32, wr32).astype(np.float64)
-    nominal = int(np.flatnonzero(steps == 0)[0])
+    nominal = NOMINAL_SYMMETRIC
     m2 = m * m  # errors in units of r**2 times m**2: in units of x**2
     out = {
         "s_best": -m * fit,  # r ~ fit * l, so x ~ -m * fit * l
@@ -444,6 +504,19 @@ def _argmin_rows(a: NDArray) -> NDArray:
     return idx
 
 
+def _round(scheme: Scheme, xt: NDArray, s: NDArray, m: NDArray | None) -> NDArray:
+    """The codes of position-major ``xt`` with ``(s, m)`` (``(g,)``), as float64 (a new array)."""
+    inv = np.where(s != 0, 1.0 / np.where(s != 0, s, 1.0), 0.0)
+    if m is None:
+        lv = xt * inv
+    else:
+        lv = xt - m
+        lv *= inv
+    np.rint(lv, out=lv)
+    np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
+    return lv
+
+
 def _finish(
     scheme: Scheme,
     xt: NDArray,
@@ -458,14 +531,7 @@ def _finish(
     Returns ``(codes, scale, min, error_sum)``: codes ``(M, g)`` as floats, the weighted
     least-squares parameters of those codes and ``sum(w*(x - x_hat)**2)`` per group.
     """
-    inv = np.where(s != 0, 1.0 / np.where(s != 0, s, 1.0), 0.0)
-    if m is None:
-        lv = xt * inv
-    else:
-        lv = xt - m
-        lv *= inv
-    np.rint(lv, out=lv)
-    np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
+    lv = _round(scheme, xt, s, m)
     sll = _wsum(lv, lv, wt)
     sxl = _wsum(lv, xt, wt)
     if m is None:
@@ -514,18 +580,23 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
     70-85 / 104-119 symmetric and 170 / 220-237 use_min before, unweighted / weighted): the data
     is transposed once per chunk of :data:`FAST_CHUNK_ELEMENTS` values to position-major
     ``(M, g)`` (a per-group parameter is then a row broadcast, and a group's sum adds whole
-    rows: 2-3 ms for the copy; no division by the groups' powers of two when they are all
-    within 2**+-20 of 1, a pass saved); every candidate is a few in-place float32
-    passes in the cache (symmetric: the values are first divided by their signed extreme, so a
-    candidate is a multiplication by a scalar; 17-19 ms for 19 candidates), its sums written
-    straight into a ``(K, g)`` table, the symmetric best chosen after the loop from a column
-    maximum (2-3 ms); only the chosen candidate is rounded and refitted in float64 (4.5-5 ms),
-    min/max rounding too only where the float32 errors cannot tell them apart (about a quarter
-    of the symmetric groups, a tenth with a minimum: 3-4 ms); the codes are written once into
-    the result (3 ms); nothing per candidate is kept unless the table is read (it runs the
-    search again with ``record``), and ``x_hat`` is computed when first read. What is left is
-    the float64 copies of the input (validation, 2 ms each for x and w), the weighted sums (one
-    three-operand pass each) and a few operations on ``(g,)`` arrays per candidate with a minimum
+    rows: 1.3 ms for the copy, float32 data converted to float64 in it -- validation keeps it
+    float32, half the copy; no division by the groups' powers of two when they are all within
+    2**+-20 of 1, a pass saved); every candidate is a few in-place float32 passes in the cache
+    (symmetric: the values are first divided by their signed extreme, so a candidate is a
+    multiplication by a scalar and ``rint``, the clip shared by a set of candidates,
+    :func:`_clip_sets`: two clips per chunk instead of 19; 19 candidates and the choice 17-21
+    ms), its sums written straight into a ``(K, g)`` table, the symmetric best chosen after the
+    loop (a loop over its 19 rows, faster than a masked maximum); only the chosen candidate is
+    rounded and refitted in float64 (5 ms), min/max rounding too only where the float32 errors
+    cannot tell them apart (about a quarter of the symmetric groups, a tenth with a minimum: 4
+    ms); the codes are written as the smallest integer type, then widened to int64 in one
+    contiguous pass (1.7 + 1.7 ms); nothing per candidate is kept unless the table is read (it
+    runs the search again with ``record``), and ``x_hat`` is computed when first read. What is
+    left with weights: their float64 copy (validation: the table reads the weights when it is
+    first shown, so they are copied; measured, the copy and the page faults of its fresh memory
+    cost about 5 ms), their transposition and normalisation (4 ms), the weighted sums (one
+    three-operand pass each); with a minimum, a few operations on ``(g,)`` arrays per candidate
     (its candidates depend on each other).
 
     ``wg`` None means unweighted (no weight products). Returns ``q`` (G, M) int64,
@@ -551,13 +622,16 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
     nominal = int(np.flatnonzero(steps == 0)[0])
     n_rows = len(steps) + (len(LOCAL_STEPS_MIN) if use_min else 0)  # then the polish
     qmax_abs = scheme.qmax if use_min else -scheme.qmin
+    code_range = (scheme.qmin, scheme.qmax)
     order = "C" if size <= SMALL_GROUP else "F"
-    q_out = np.empty((n_groups, size), np.int64)
+    # The codes in the smallest integer type that holds them, widened to int64 at the end (one
+    # contiguous pass; transposed writes of int64 into fresh memory cost twice as much).
+    q_out = np.empty((n_groups, size), np.result_type(*map(np.min_scalar_type, code_range)))
 
     def run(sl: slice) -> dict:
         # (M, g), a copy. Small groups: C order, so that a group's sum adds whole rows (fast,
         # in the same order whatever g >= 2). Large groups: F order, each group contiguous.
-        xt = np.array(xg[sl].T, order=order)
+        xt = np.array(xg[sl].T, np.float64, order=order)  # float32 data: converted here
         g = xt.shape[1]
         hi, lo = xt.max(axis=0), xt.min(axis=0)
         _, e = np.frexp(np.maximum(hi, -lo))
@@ -652,7 +726,7 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
         return out
 
     out = _chunked(n_groups, size, run, FAST_CHUNK_ELEMENTS)
-    out["q"] = q_out
+    out["q"] = q_out.astype(np.int64)
     return out
 
 

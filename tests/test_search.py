@@ -649,3 +649,51 @@ def test_symmetric_optimum_of_a_large_group_in_segments(monkeypatch, n_bits):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak / x.size < 400, peak / x.size
+
+
+@pytest.mark.parametrize("n_bits", range(2, 17))
+def test_shared_clip_of_the_symmetric_candidates_is_exact(n_bits):
+    """One clip of r per set of candidates (then set after set, in place) gives exactly the
+    clipped rounding of every candidate, for values inside and far outside [-1, 1]."""
+    _clip_sets, f32 = ql.search._clip_sets, np.float32
+    qmin, qmax = -(2 ** (n_bits - 1)), 2 ** (n_bits - 1) - 1
+    factors = (-qmin + ql.search.CODE_STEPS_SYMMETRIC).astype(f32)
+    rng = np.random.default_rng(n_bits)
+    r = np.concatenate(
+        [rng.uniform(-1, 1, 20000), rng.uniform(-3, 3, 2000), [-1.0, 1.0, 0.0, -4.0, 4.0]]
+    ).astype(f32)
+    # the bounds themselves and their float32 neighbours
+    edges = [b for lo, hi, _ in _clip_sets(qmin, qmax) if lo is not None for b in (lo, hi)]
+    near = [np.nextafter(f32(b), f32(d)) for b in edges for d in (-np.inf, np.inf)]
+    r = np.concatenate([r, np.array(edges + near, f32)])
+    groups = [j for _, _, group in _clip_sets(qmin, qmax) for j in group]
+    assert groups == list(range(len(factors)))  # every candidate once, in order
+    src = r
+    for lo, hi, group in _clip_sets(qmin, qmax):
+        if lo is not None:
+            src = np.clip(src, lo, hi)
+        for j in group:
+            want = np.clip(np.rint(r * factors[j]), qmin, qmax)
+            got = np.rint(src * factors[j])
+            if lo is None:
+                got = np.clip(got, qmin, qmax)
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("use_min", [False, True])
+def test_float32_data_searches_as_its_float64_values(use_min):
+    """Float32 data is kept float32 by validation and converted chunk by chunk: the same codes,
+    parameters, errors and table as its exact float64 values; the input is not modified."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((40, 96)).astype(np.float32)
+    w = rng.exponential(size=x.shape)
+    x0 = x.copy()
+    qz = ql.Quantizer(4, use_min, block_size=32)
+    a, b = qz.search(x, w), qz.search(x.astype(np.float64), w)
+    for f in ("q", "scale", "error"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    if use_min:
+        np.testing.assert_array_equal(a.min, b.min)
+    np.testing.assert_array_equal(a.table["error_after"], b.table["error_after"])
+    np.testing.assert_array_equal(a.x_hat, b.x_hat)
+    np.testing.assert_array_equal(x, x0)
