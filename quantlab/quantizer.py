@@ -429,8 +429,8 @@ class Quantizer:
         Symmetric: every breakpoint where a code changes as the scale varies, in the part of
         the scale axis that exact bounds leave open, is visited and each code assignment
         refitted by least squares; the best is the global minimum of ``sum(w * (x - d*q)**2)``
-        over ``d`` (always exact; see :func:`quantlab.search.optimum`: about 0.3-0.4 s per
-        million values at 4 bits and 1.2-2 s at 8 on blocks of 32, one core).
+        over ``d`` (always exact; see :func:`quantlab.search.optimum`: about 0.25-0.35 s per
+        million values at 4 bits and 1.0-1.4 s at 8 on blocks of 32, one core).
 
         With a minimum (``use_min``): for each trial scale every minimum is visited exactly (a
         1-D breakpoint sweep, each code assignment refitted in ``scale`` and ``min``); the trial

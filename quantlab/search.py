@@ -490,20 +490,6 @@ def _grid_min(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     return out
 
 
-def _argmin_rows(a: NDArray) -> NDArray:
-    """``argmin(a, axis=0)`` of a short ``(K, g)`` array, row by row (the first minimum wins).
-
-    NumPy's arg-reductions along the first axis are many times slower than this loop.
-    """
-    idx = np.zeros(a.shape[1], np.int64)
-    low = a[0].copy()
-    for j in range(1, a.shape[0]):
-        better = a[j] < low
-        idx[better] = j
-        np.minimum(low, a[j], out=low)
-    return idx
-
-
 def _round(scheme: Scheme, xt: NDArray, s: NDArray, m: NDArray | None) -> NDArray:
     """The codes of position-major ``xt`` with ``(s, m)`` (``(g,)``), as float64 (a new array)."""
     inv = np.where(s != 0, 1.0 / np.where(s != 0, s, 1.0), 0.0)
@@ -950,7 +936,7 @@ def _sweep_segments(
     ``row`` is sorted; each segment starts from its state at ``lo`` (``|q_j| = clip(ceil(t*a_j
     - 1/2), 0, n_j)``) and takes its breakpoints ``(k + 1/2) / a_j`` in order: one 1-D sort of
     packed uint64 keys (segment | high bits of t | element, step; near ties re-sorted exactly),
-    running sums in exact int64 fixed point (``2**sh`` per group), compared as they are:
+    running sums in int64 fixed point, added exactly (``2**sh`` per group), compared as they are:
     ``sxq**2/sqq`` and ``sxq/sqq`` of the fixed-point sums times a power of two are exactly those
     in units of x, so only each group's best is scaled. Both signs share the breakpoints; the
     step to code ``2**(n-1)`` exists on the long side only (x < 0 for d > 0, x > 0 for d < 0).
@@ -1058,22 +1044,19 @@ def _sweep_segments(
         ends = np.cumsum(per_seg)
         starts = ends - per_seg
         nz = per_seg > 0
-        # group runs of events: the first segment of each group that has events
-        g_first = np.flatnonzero(nz & np.concatenate([[True], row[1:] != row[:-1]]))
-        # a group's first non-empty segment may not be its first segment
+        # runs of events per group (a group's first non-empty segment may not be its first)
         grp_of_nz = row[nz]
         run_start = np.flatnonzero(np.concatenate([[True], grp_of_nz[1:] != grp_of_nz[:-1]]))
         ev_group_start = starts[nz][run_start]
         ev_groups = grp_of_nz[run_start]
-        del g_first
         last = np.flatnonzero(k == big_k - 1)
         long1 = xpos.ravel()[row[seg[last]] * size + cell[last] % size]  # long side of d < 0
         lens = per_seg[nz]
-        # Exact running sums in int64 fixed point (wrapping is harmless: only differences within
-        # a segment are used, and those fit), a resolution of 2**-61 of the group's largest sum
-        # (per group: the same result whichever groups are swept together).
-        # Per group (the same for all its segments) the fixed-point factors 2**sh: the running
-        # sums are sum(w*a*|q|) * 2**sh_x and sum(w*q**2) * 2**sh_q as int64.
+        # Running sums in int64 fixed point: each step rounded to 2**-61 of its group's largest
+        # possible sum, then added exactly, so no float rounding depends on the order (wrapping
+        # is harmless: only differences within a segment are used, and those fit). The factors
+        # 2**sh are per group, the same for all its segments (the same result whichever groups
+        # are swept together): sum(w*a*|q|) * 2**sh_x and sum(w*q**2) * 2**sh_q as int64.
         sh = []  # per segment, from its group's sums
         for bound in (waa.sum(axis=1) * big_k, ww.sum(axis=1) * big_k * big_k):
             sh.append(np.where(bound > 0, np.minimum(61 - np.frexp(bound)[1], 1000), 0))
