@@ -59,6 +59,7 @@ from .make_quants import (
     F32,
     GROUP_MAX_EPS,
     make_q3_quants,
+    make_q3_scales,
     make_qkx2_quants,
     make_qkx3_quants,
     make_qp_quants,
@@ -158,6 +159,21 @@ def _requantize(
     return _rows(codes, nsb)
 
 
+class _Q3First:
+    """make_q3_quants' codes of the sub-blocks of ``xt``, computed only for those asked for.
+
+    Q3_K keeps them only where a quantized sub-block scale is 0 (rare but for tiny or very
+    uneven data), so :func:`make_q3_scales` does not build them.
+    """
+
+    def __init__(self, xt: NDArray[np.float32]) -> None:
+        self.xt = xt
+
+    def __getitem__(self, index: tuple[slice, NDArray[np.bool_]]) -> NDArray[np.uint8]:
+        rows, cols = index
+        return make_q3_quants(np.ascontiguousarray(self.xt[rows][:, cols]), 4)[1]
+
+
 def _max_positive(v: NDArray[np.float32]) -> NDArray[np.float32]:
     """``max(0, max(v))`` per row, as a loop from 0 with a strict ``>`` keeps it (+0.0)."""
     m = v.max(axis=1)
@@ -222,10 +238,12 @@ def _q2_k_dequantize(b: NDArray[np.uint8]) -> NDArray[np.float32]:
 def _q3_k_quantize(x: NDArray[np.float32], qw: NDArray[np.float32] | None) -> NDArray[np.uint8]:
     """Q3_K: sub-blocks of 16 with 3-bit codes and 6-bit signed scales, no minimum."""
     nsb = x.shape[0]
-    xt = _subblocks(x, 16)
     if qw is None:
-        scales, first = make_q3_quants(xt, 4)
-        scales = scales.reshape(nsb, 16)
+        # make_q3_quants on cache-sized parts, the later rounds of their descents pooled
+        starts = range(0, nsb, CHUNK_SUPERBLOCKS)
+        parts = [_subblocks(x[i : i + CHUNK_SUPERBLOCKS], 16) for i in starts]
+        rows = [x[i : i + CHUNK_SUPERBLOCKS].reshape(-1, 16) for i in starts]
+        scales = make_q3_scales(zip(parts, rows, strict=True), 4).reshape(nsb, 16)
         amax = np.abs(scales).max(axis=1)
         max_scale = np.zeros(nsb, F32)
         for j in range(15, -1, -1):  # the first scale of largest magnitude, signed
@@ -237,7 +255,9 @@ def _q3_k_quantize(x: NDArray[np.float32], qw: NDArray[np.float32] | None) -> ND
         codes6 = np.where(has[:, None], np.clip(l8, -32, 31) + 32, 0)
         with np.errstate(divide="ignore"):
             d_block = np.where(has, F32(1) / np.where(has, iscale, F32(1)), F32(0))
+        first = None
     else:
+        xt = _subblocks(x, 16)
         sigma2 = np.repeat(im.superblock_sigma2(np.ascontiguousarray(x.T), 2), 16)
         w = im.imatrix_weights(_subblocks(qw, 16), xt, sigma2)
         scales, first = make_qx_quants(xt, 4, w)
@@ -247,7 +267,15 @@ def _q3_k_quantize(x: NDArray[np.float32], qw: NDArray[np.float32] | None) -> ND
     codes6 = codes6.astype(np.uint8)
     d16, d = _to_f16(d_block.astype(F32), "d")
     sc = codes6.astype(np.int64) - 32
-    codes = _requantize(xt, d[:, None] * sc.astype(F32), None, -4, 3, first, offset=4)
+    dsub = d[:, None] * sc.astype(F32)
+    if first is None:
+        codes = np.empty((nsb, QK_K), np.uint8)
+        for i, part in zip(range(0, nsb, CHUNK_SUPERBLOCKS), parts, strict=True):
+            dp = dsub[i : i + CHUNK_SUPERBLOCKS]
+            codes[i : i + CHUNK_SUPERBLOCKS] = _requantize(part, dp, None, -4, 3, _Q3First(part),
+                                                           offset=4)  # fmt: skip
+    else:
+        codes = _requantize(xt, dsub, None, -4, 3, first, offset=4)
     out = np.empty((nsb, 110), np.uint8)
     out[:, :32] = pack_planes((codes >> 2).reshape(nsb, 8, 32), 1)
     out[:, 32:96] = pack_planes((codes & 3).reshape(nsb, 2, 4, 32), 2).reshape(nsb, 64)
@@ -470,7 +498,7 @@ KFORMATS: dict[str, KQuantFormat] = {
                      _q2_k_quantize, _q2_k_dequantize),
         KQuantFormat("Q3_K", 3, False, 16,
                      (("hmask", 32), ("qs", 64), ("scales", 12), ("d", 2)),
-                     _q3_k_quantize, _q3_k_dequantize, chunk_factor=2),
+                     _q3_k_quantize, _q3_k_dequantize, chunk_factor=8),
         KQuantFormat("Q4_K", 4, True, 32,
                      (("d", 2), ("dmin", 2), ("scales", 12), ("qs", 128)),
                      _q4_k_quantize, _q4_k_dequantize),

@@ -23,6 +23,11 @@ and formulas below follow that file; the code is our own.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -262,23 +267,157 @@ def _propose(
     np.multiply(x, sl2, out=v)
     v /= slx
     new = np.rint(v)
-    np.clip(new, F32(lo), F32(hi), out=new)
-    f = np.flatnonzero(new != lv)  # the conditions on the sums are tested on these only
+    # Where the rounded value equals the code, so does the clipped one: the clip (and the
+    # conditions on the sums) are applied to the other positions only.
+    f = np.flatnonzero(new != lv)
     ok = slx.reshape(-1)[f] > 0
     if need_both_positive:
         ok &= sl2.reshape(-1)[f] > 0
     f = f[ok]
     vc = v.reshape(-1)[f]
-    newc = new.reshape(-1)[f]
+    newc = np.clip(new.reshape(-1)[f], F32(lo), F32(hi))
     big = np.abs(vc) > F32(4194303)  # beyond nearest_int's exact range: as in C
     if big.any():
         newc[big] = np.clip(nearest_int(vc[big]), lo, hi)
-        keep = newc != lv.reshape(-1)[f]
-        f, newc = f[keep], newc[keep]
+    keep = newc != lv.reshape(-1)[f]
+    f, newc = f[keep], newc[keep]
     return f, newc
 
 
-def _descend(
+@dataclass
+class _Moving:
+    """The blocks of a coordinate descent that go on after its first round, as rows.
+
+    ``xwl`` holds the blocks' values ``x``, weights ``w`` and codes ``lv`` as rows, float32 of
+    shape ``(3, R, n)``: a round gathers the rows of its active blocks with one ``take``, into
+    three contiguous ``(active, n)`` arrays (so that every later operation is one flat loop,
+    not 16-long ones), and recomputes the products ``w·x`` and the terms of the sums exactly
+    as the reference forms them (cheaper than gathering them too). Per row: the
+    sums ``sx = Σ w x l`` and ``s2 = Σ w l²``, the sweep it is in (the reference's ``itry``),
+    its next position in that sweep and the caller's column ``cols`` it came from; ``act``
+    lists the rows still moving. Parts from several calls can be joined (:meth:`join`) and
+    descended together, so that the later rounds, a fixed number of NumPy calls each whatever
+    the number of blocks, are paid once for all.
+    """
+
+    xwl: NDArray[np.float32]
+    sx: NDArray[np.float32]
+    s2: NDArray[np.float32]
+    sweep: NDArray[np.intp]
+    ptr: NDArray[np.intp]
+    cols: NDArray[np.intp]
+    act: NDArray[np.intp]
+
+    @classmethod
+    def join(cls, parts: list[_Moving]) -> _Moving:
+        """The still-moving rows of ``parts`` as one set (``cols`` as the parts had them)."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "act"]
+        joined = {}
+        for k in names:
+            axis = 1 if k == "xwl" else 0
+            joined[k] = np.concatenate([np.take(getattr(p, k), p.act, axis=axis) for p in parts],
+                                       axis=axis)  # fmt: skip
+        return cls(**joined, act=np.arange(joined["sx"].size))
+
+
+def _descend_rounds(
+    st: _Moving,
+    lo: int,
+    hi: int,
+    need_both_positive: bool,
+    wrap_u8: bool,
+    first: tuple | None = None,
+    max_rounds: int | None = None,
+) -> None:
+    """Rounds of :func:`_descend` on the rows of ``st`` until none moves (or ``max_rounds``).
+
+    ``first`` gives the candidates of a round already evaluated (as row, position, proposed
+    code and the position's ``slx``, ``sl2``), else each round evaluates every position of the
+    active rows. Updates ``st`` in place.
+    """
+    n = st.xwl.shape[2]
+    field = st.xwl.shape[1] * n  # element (field, r, i) of xwl at field * (R n) + r n + i
+    flat = st.xwl.reshape(-1)
+    rounds = 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        while st.act.size and (max_rounds is None or rounds < max_rounds):
+            rounds += 1
+            act = st.act
+            na = act.size
+            sx, s2 = st.sx[act], st.s2[act]
+            if first is not None:
+                bl, pos, newc, slx_f, sl2_f = first
+                first = None
+            else:
+                rows = st.xwl if na == st.sx.size else np.take(st.xwl, act, axis=1)
+                xa, wa, la = rows
+                # the terms (w x) l and (w l) l of the sums; the sums broadcast along rows of n
+                # by repeat (a broadcast over an inner axis of 16 costs 2-3 flat operations)
+                t = np.multiply(wa, xa)
+                t *= la
+                slx = np.subtract(np.repeat(sx, n).reshape(na, n), t, out=t)
+                u = np.multiply(wa, la)
+                u *= la
+                sl2 = np.subtract(np.repeat(s2, n).reshape(na, n), u, out=u)
+                f, newc = _propose(xa, la, slx, sl2, np.empty_like(slx), lo, hi,
+                                   need_both_positive)  # fmt: skip
+                bl, pos = np.divmod(f, n)
+                slx_f, sl2_f = slx.reshape(-1)[f], sl2.reshape(-1)[f]
+            r3 = act[bl] * n + pos  # x of each candidate in flat; w and l a field further
+            wc = flat[r3 + field]
+            slx_c = wc * flat[r3]
+            slx_c *= newc
+            slx_c += slx_f
+            sl2_c = wc * newc
+            sl2_c *= newc
+            sl2_c += sl2_f
+            sxc = sx[bl]
+            accept = slx_c * slx_c * s2[bl] > sxc * sxc * sl2_c
+            if not need_both_positive:
+                accept &= sl2_c > 0
+            e = np.flatnonzero(accept)
+            if e.size == 0:
+                st.act = act[:0]
+                break
+            # Each block's next move: its first accepted position at or after its pointer or,
+            # if none, the sweep ends and the next one moves at its first accepted position.
+            be, pe = bl[e], pos[e]
+            key = pe + n * (pe < st.ptr[act[be]])
+            best = np.full(na, 2 * n, np.intp)
+            np.minimum.at(best, be, key)
+            moving = np.flatnonzero(best < 2 * n)
+            k = best[moving]
+            end = k >= n
+            q = k - n * end
+            g = act[moving]  # row of each moving block
+            sw = st.sweep[g] + end
+            # the accepted entry (block, q) of each moving block
+            chosen = np.flatnonzero(key == best[be])  # one per moving block
+            entry = np.empty(na, np.intp)
+            entry[be[chosen]] = e[chosen]
+            sel = entry[moving]
+            live = sw < 5
+            if not live.all():
+                g, q, sw, sel = g[live], q[live], sw[live], sel[live]
+            if g.size == 0:
+                st.act = act[:0]
+                break
+            nl = newc[sel]
+            if wrap_u8:
+                nl = np.mod(nl, F32(256))
+            flat[g * n + q + 2 * field] = nl
+            st.sx[g] = slx_c[sel]
+            st.s2[g] = sl2_c[sel]
+            p = q + 1
+            wrap = p == n  # the move ended the sweep: the next one starts at position 0
+            p[wrap] = 0
+            sw += wrap
+            st.ptr[g] = p
+            st.sweep[g] = sw
+            st.act = g[sw < 5]
+
+
+def _descend_start(
     x: NDArray[np.float32],
     w: NDArray[np.float32],
     lv: NDArray[np.float32],
@@ -288,34 +427,15 @@ def _descend(
     need_both_positive: bool,
     sums: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None,
     wrap_u8: bool = False,
-) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Coordinate descent on the codes ``lv`` (in place), up to 5 sweeps; ``(Σwxl, Σwl²)``.
+    rows_of: Callable[[NDArray[np.intp]], NDArray[np.float32]] | None = None,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], _Moving]:
+    """The first round of :func:`_descend`; ``(Σwxl, Σwl²)`` after it and the rows that go on.
 
-    The reference's loop: one sweep visits the positions in order; at position ``i`` the other
-    values fix ``slx = Σ_{j≠i} w x l`` and ``sl2 = Σ_{j≠i} w l²`` (computed as ``Σ - w x l_i``
-    and ``Σ - w l_i²``), the best code for ``x_i`` alone is ``nearest_int(x_i sl2 / slx)``
-    clipped to ``[lo, hi]``, and it is taken ("a move") when it increases
-    ``(Σ w x l)² / Σ w l²`` strictly (``slx`` must be positive, and ``sl2`` too where
-    ``need_both_positive``; otherwise the new ``sl2``). A sweep without a move ends the descent.
-
-    Why it is fast: moves are rare (a few per hundred values), and until a block moves, every
-    position of it sees the same sums. So the descent runs as rounds of events: a round
-    evaluates every position of every still-active block at once (a few whole-array float32
-    operations), keeps the candidates (the proposed code differs: about 2 % of the positions),
-    tests them, and makes in each block its next move in sweep order — the first accepted
-    position at or after the block's pointer or, when there is none, the first one of the next
-    sweep (the state has not changed since, so this round's evaluation is that sweep's too). A
-    block with no move left has converged and leaves the active set. On Gaussian data 80 % of
-    the blocks converge in the first round (which needs no copy of the data); the others are
-    copied once to a (block, position) layout where each later round selects its blocks as
-    whole rows. The result is the reference's, move for move. Measured (Q3_K without an
-    imatrix, 1024 x 4096, one thread, with make_q3_quants' skipping of blocks that cannot move):
-    111 -> 104 ms against the previous sweep-by-sweep loop over positions; on 4096 x 4096 the
-    rounds after the first are 156 of Q3_K's 440 ms.
-
-    ``sums`` gives the starting sums when they were computed from other codes than ``lv`` holds;
-    ``wrap_u8`` stores an accepted code modulo 256, as the reference's ``uint8_t`` codes do (a
-    negative code can come up there when a sub-block scale is negative).
+    The sums are those of the codes ``lv`` (not modified) for the blocks that do not move,
+    and of the codes after the first move for the others; the returned rows hold those codes
+    (:func:`_descend_rounds` goes on with them). ``rows_of(cols)``, if given, returns the
+    ``(x, w, lv)`` rows of those blocks (shape ``(3, len(cols), n)``) from another copy of the
+    data, cheaper than gathering columns one value at a time.
     """
     n, nb = x.shape
     wx = w * x
@@ -335,94 +455,74 @@ def _descend(
         has = np.zeros(nb, bool)
         has[cb] = True
         rows = np.flatnonzero(has)
-        xr = np.take(x, rows, axis=1).T.copy()
-        wr = np.take(w, rows, axis=1).T.copy()
-        lr = np.take(lv, rows, axis=1).T.copy()
-        local = (np.cumsum(has) - 1)[cb]  # each candidate's compact row
-        sweep = np.zeros(rows.size, np.intp)  # the sweep each block is in (the reference's itry)
-        ptr = np.zeros(rows.size, np.intp)  # its next position in it; > 0 iff it moved in it
-        wxr = wr * xr
-        sx_r, s2_r = sumlx[rows], suml2[rows]
-        act = np.arange(rows.size)
-        first = True
-        while True:
-            na = act.size
-            if first:
-                xa, la, wxa, wa = xr, lr, wxr, wr
-            else:
-                xa, la, wxa, wa = xr[act], lr[act], wxr[act], wr[act]
-            sx, s2 = sx_r[act], s2_r[act]
-            if first:
-                slx_f = slx.reshape(-1)[ci * nb + cb]
-                sl2_f = sl2.reshape(-1)[ci * nb + cb]
-                bl, pos = local, ci
-            else:
-                slx = sx[:, None] - wxa * la
-                t = wa * la
-                t *= la
-                sl2 = np.subtract(s2[:, None], t, out=t)
-                f, newc = _propose(xa, la, slx, sl2, np.empty_like(xa), lo, hi,
-                                   need_both_positive)  # fmt: skip
-                bl, pos = np.divmod(f, n)
-                slx_f, sl2_f = slx.reshape(-1)[f], sl2.reshape(-1)[f]
-            first = False
-            gf = bl * n + pos  # in the compact rows, as (block, position)
-            if na != rows.size:
-                gf = act[bl] * n + pos
-            slx_c = wxr.reshape(-1)[gf] * newc
-            slx_c += slx_f
-            sl2_c = wr.reshape(-1)[gf] * newc
-            sl2_c *= newc
-            sl2_c += sl2_f
-            sxc = sx[bl]
-            accept = slx_c * slx_c * s2[bl] > sxc * sxc * sl2_c
-            if not need_both_positive:
-                accept &= sl2_c > 0
-            e = np.flatnonzero(accept)
-            if e.size == 0:
-                break
-            # Each block's next move: its first accepted position at or after its pointer or,
-            # if none, the sweep ends and the next one moves at its first accepted position.
-            be, pe = bl[e], pos[e]
-            key = pe + n * (pe < ptr[act[be]])
-            best = np.full(na, 2 * n, np.intp)
-            np.minimum.at(best, be, key)
-            moving = np.flatnonzero(best < 2 * n)
-            k = best[moving]
-            end = k >= n
-            q = k - n * end
-            g = act[moving]  # compact row of each moving block
-            sw = sweep[g] + end
-            # the accepted entry (block, q) of each moving block
-            chosen = np.flatnonzero(key == best[be])  # one per moving block
-            entry = np.empty(na, np.intp)
-            entry[be[chosen]] = e[chosen]
-            sel = entry[moving]
-            live = sw < 5
-            if not live.all():
-                g, q, sw, sel = g[live], q[live], sw[live], sel[live]
-            if g.size == 0:
-                break
-            nl = newc[sel]
-            if wrap_u8:
-                nl = np.mod(nl, F32(256))
-            lr.reshape(-1)[g * n + q] = nl
-            sx_r[g] = slx_c[sel]
-            s2_r[g] = sl2_c[sel]
-            p = q + 1
-            wrap = p == n  # the move ended the sweep: the next one starts at position 0
-            p[wrap] = 0
-            sw += wrap
-            ptr[g] = p
-            sweep[g] = sw
-            act = g[sw < 5]
-            if act.size == 0:
-                break
-        if rows.size:
-            for lrow, crow in zip(lv, lr.T, strict=True):
-                lrow[rows] = crow
-            sumlx[rows], suml2[rows] = sx_r, s2_r
+        if rows_of is not None:
+            xwl = rows_of(rows)
+        else:
+            xwl = np.empty((3, rows.size, n), F32)
+            for i, a in enumerate((x, w, lv)):
+                xwl[i] = np.take(a, rows, axis=1).T
+        zeros = np.zeros(rows.size, np.intp)
+        st = _Moving(xwl, sumlx[rows], suml2[rows], zeros, zeros.copy(), rows,
+                     np.arange(rows.size))  # fmt: skip
+        local = (np.cumsum(has) - 1)[cb]  # each candidate's row
+        first = (local, ci, newc, slx.reshape(-1)[f], sl2.reshape(-1)[f])
+        _descend_rounds(st, lo, hi, need_both_positive, wrap_u8, first, max_rounds=1)
+        sumlx = sumlx.copy()
+        suml2 = suml2.copy()
+        sumlx[rows], suml2[rows] = st.sx, st.s2
+    return sumlx, suml2, st
+
+
+def _descend(
+    x: NDArray[np.float32],
+    w: NDArray[np.float32],
+    lv: NDArray[np.float32],
+    lo: int,
+    hi: int,
+    *,
+    need_both_positive: bool,
+    **start: Any,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Coordinate descent on the codes ``lv`` (in place), up to 5 sweeps; ``(Σwxl, Σwl²)``.
+
+    The reference's loop: one sweep visits the positions in order; at position ``i`` the other
+    values fix ``slx = Σ_{j≠i} w x l`` and ``sl2 = Σ_{j≠i} w l²`` (computed as ``Σ - w x l_i``
+    and ``Σ - w l_i²``), the best code for ``x_i`` alone is ``nearest_int(x_i sl2 / slx)``
+    clipped to ``[lo, hi]``, and it is taken ("a move") when it increases
+    ``(Σ w x l)² / Σ w l²`` strictly (``slx`` must be positive, and ``sl2`` too where
+    ``need_both_positive``; otherwise the new ``sl2``). A sweep without a move ends the descent.
+
+    Why it is fast: moves are rare (a few per hundred values), and until a block moves, every
+    position of it sees the same sums. So the descent runs as rounds of events: a round
+    evaluates every position of every still-active block at once (a few whole-array float32
+    operations), keeps the candidates (the proposed code differs: about 3 % of the positions),
+    tests them, and makes in each block its next move in sweep order — the first accepted
+    position at or after the block's pointer or, when there is none, the first one of the next
+    sweep (the state has not changed since, so this round's evaluation is that sweep's too). A
+    block with no move left has converged and leaves the active set. On Gaussian data (Q3_K)
+    three quarters of the blocks converge in the first round, on the layout as given
+    (:func:`_descend_start`); the others are copied once to rows (:class:`_Moving`), and each
+    later round gathers its active blocks' rows with one ``take`` (:func:`_descend_rounds`).
+    The result is the reference's, move for move.
+
+    ``start`` are :func:`_descend_start`'s keywords: ``sums`` gives the starting sums when they
+    were computed from other codes than ``lv`` holds; ``wrap_u8`` stores an accepted code
+    modulo 256, as the reference's ``uint8_t`` codes do (a negative code can come up there
+    when a sub-block scale is negative).
+    """
+    sumlx, suml2, st = _descend_start(x, w, lv, lo, hi, need_both_positive=need_both_positive,
+                                      **start)  # fmt: skip
+    _descend_rounds(st, lo, hi, need_both_positive, start.get("wrap_u8", False))
+    _put_rows(lv, st)
+    sumlx[st.cols], suml2[st.cols] = st.sx, st.s2
     return sumlx, suml2
+
+
+def _put_rows(lv: NDArray[np.float32], st: _Moving) -> None:
+    """Write the codes of the rows of ``st`` back into their columns of ``lv``."""
+    if st.cols.size:
+        for lrow, crow in zip(lv, st.xwl[2].T, strict=True):  # row by row: 2x faster than 2-D
+            lrow[st.cols] = crow
 
 
 def make_q3_quants(
@@ -434,11 +534,12 @@ def make_q3_quants(
     value), then improve the codes one at a time by coordinate descent with weights ``w = x**2``
     (see :func:`_descend`); return ``d = Σ w x l / Σ w l²``.
 
-    Only the blocks whose extreme value ``m`` is negative are descended: where ``m > 0`` the
+    Only the blocks whose extreme value ``m`` is negative can move: where ``m > 0`` the
     inverse scale ``-nmax/m`` is negative (the reference's sign), every ``l_i`` has the sign of
     ``-x_i``, every term ``w x l`` is ≤ 0, and so the float32 sum ``Σ w x l`` has at least the
     magnitude of each term: ``slx = Σ - w x l_i ≤ 0`` at every position, and no move can pass the
-    reference's ``slx > 0``. Skipping those blocks halves the descent's work on symmetric data.
+    reference's ``slx > 0``. So only those blocks take part in the later rounds (half of the
+    blocks on symmetric data); the first round runs on all (see :func:`_q3_start`).
 
     Returns
     -------
@@ -446,27 +547,88 @@ def make_q3_quants(
     codes : ndarray of uint8, shape (n, nb)
         ``l + nmax`` (all 0 for a block with ``max|x| < 1e-15``).
     """
+    sumlx, suml2, zero, lv, st = _q3_start(x, nmax)
+    _descend_rounds(st, -nmax, nmax - 1, False, False)
+    _put_rows(lv, st)
+    sumlx[st.cols], suml2[st.cols] = st.sx, st.s2
+    codes = (lv + F32(nmax)).astype(np.uint8)
+    codes[:, zero] = 0
+    return _q3_scale(sumlx, suml2, zero), codes
+
+
+def make_q3_scales(
+    parts: Iterable[tuple[NDArray[np.float32], NDArray[np.float32] | None]], nmax: int = 4
+) -> NDArray[np.float32]:
+    """The scales of :func:`make_q3_quants` for several arrays of blocks, concatenated.
+
+    ``parts`` yields pairs ``(x, x_rows)``: ``x`` of shape ``(n, nb_i)`` (a cache-sized piece
+    of a tensor, one block per column) and the same blocks as rows ``(nb_i, n)`` (or None).
+    Each part gets its initial codes, sums and first descent round on its own; the blocks
+    still moving after that (a fifth of them on Gaussian data) are joined and descended
+    together. The later rounds cost a fixed number of NumPy calls each, about ten rounds per
+    set of blocks, so pooling them pays that overhead once instead of once per part. The codes
+    are not built (Q3_K needs them only where a quantized sub-block scale is 0;
+    :func:`make_q3_quants` gives them).
+    """
+    sums, zeros, moving, offset = [], [], [], 0
+    for x, x_rows in parts:
+        sumlx, suml2, zero, _, st = _q3_start(x, nmax, x_rows)
+        st.cols += offset
+        offset += x.shape[1]
+        sums.append((sumlx, suml2))
+        zeros.append(zero)
+        moving.append(st)
+    sumlx = np.concatenate([a for a, _ in sums])
+    suml2 = np.concatenate([b for _, b in sums])
+    pool = _Moving.join(moving)
+    _descend_rounds(pool, -nmax, nmax - 1, False, False)
+    sumlx[pool.cols], suml2[pool.cols] = pool.sx, pool.s2
+    return _q3_scale(sumlx, suml2, np.concatenate(zeros))
+
+
+def _q3_scale(
+    sumlx: NDArray[np.float32], suml2: NDArray[np.float32], zero: NDArray[np.bool_]
+) -> NDArray[np.float32]:
+    """make_q3_quants' ``d = Σ w x l / Σ w l²`` (0 where ``Σ w l² = 0`` or the block is 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((suml2 > 0) & ~zero, sumlx / suml2, F32(0))
+
+
+def _q3_start(
+    x: NDArray[np.float32], nmax: int, x_rows: NDArray[np.float32] | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_], NDArray[np.float32],
+           _Moving]:  # fmt: skip
+    """make_q3_quants up to its first descent round: sums, zero blocks, initial codes, rows.
+
+    The sums are final for every block but the rows' (those still moving, at columns
+    ``rows.cols``); ``lv`` holds the initial codes, the rows the codes after the first round.
+    ``x_rows`` (optional) is the same blocks as rows, ``(nb, n)``, where the moving blocks'
+    rows are gathered from (a row at a time instead of a value at a time).
+
+    The first round runs on every block, not only those it can move (``m < 0``): gathering
+    those columns first costs more than the round on the others (where every ``slx ≤ 0``, so
+    that the round proposes nothing), and the round's terms give the sums too.
+    """
     amax, mx = _signed_absmax(x)
     zero = amax < GROUP_MAX_EPS
     mx = np.where(zero, F32(1), mx)
-    lv = _rint(x * (F32(-nmax) / mx))
-    np.clip(lv, F32(-nmax), F32(nmax - 1), out=lv)
+    iscale = F32(-nmax) / mx
+    lv = _rint(x * iscale)
+    lo, hi = F32(-nmax), F32(nmax - 1)
+    np.clip(lv, lo, hi, out=lv)
     w = x * x
-    sumlx = dot_sum(w, x, lv)  # (w*x)*l
-    suml2 = dot_sum(w, lv, lv)  # (w*l)*l
-    moves = np.flatnonzero((mx < 0) & ~zero)  # the only blocks a move can change (see above)
-    if moves.size:
-        xs, ls = np.take(x, moves, axis=1), np.take(lv, moves, axis=1)
-        sums = sumlx[moves], suml2[moves]
-        sums = _descend(xs, xs * xs, ls, -nmax, nmax - 1, need_both_positive=False, sums=sums)
-        sumlx[moves], suml2[moves] = sums
-        for lrow, srow in zip(lv, ls, strict=True):  # row by row: 2x faster than lv[:, moves]
-            lrow[moves] = srow
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where((suml2 > 0) & ~zero, sumlx / suml2, F32(0))
-    codes = (lv + F32(nmax)).astype(np.uint8)
-    codes[:, zero] = 0
-    return scale, codes
+
+    def rows_of(cols: NDArray[np.intp]) -> NDArray[np.float32]:
+        out = np.empty((3, cols.size, x.shape[0]), F32)
+        xr = np.take(x_rows, cols, axis=0, out=out[0])
+        np.multiply(xr, xr, out=out[1])
+        lr = np.multiply(xr, np.repeat(iscale[cols], x.shape[0]).reshape(xr.shape), out=out[2])
+        np.clip(_rint(lr), lo, hi, out=lr)  # the same products as lv: the same codes
+        return out
+
+    sumlx, suml2, st = _descend_start(x, w, lv, -nmax, nmax - 1, need_both_positive=False,
+                                      rows_of=None if x_rows is None else rows_of)  # fmt: skip
+    return sumlx, suml2, zero, lv, st
 
 
 def make_qp_quants(
