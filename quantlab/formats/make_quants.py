@@ -547,7 +547,8 @@ def make_q3_quants(
     codes : ndarray of uint8, shape (n, nb)
         ``l + nmax`` (all 0 for a block with ``max|x| < 1e-15``).
     """
-    sumlx, suml2, zero, lv, st = _q3_start(x, nmax)
+    sumlx, suml2, amax, lv, st = _q3_start(x, nmax)
+    zero = amax < GROUP_MAX_EPS
     _descend_rounds(st, -nmax, nmax - 1, False, False)
     _put_rows(lv, st)
     sumlx[st.cols], suml2[st.cols] = st.sx, st.s2
@@ -558,7 +559,7 @@ def make_q3_quants(
 
 def make_q3_scales(
     parts: Iterable[tuple[NDArray[np.float32], NDArray[np.float32] | None]], nmax: int = 4
-) -> NDArray[np.float32]:
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """The scales of :func:`make_q3_quants` for several arrays of blocks, concatenated.
 
     ``parts`` yields pairs ``(x, x_rows)``: ``x`` of shape ``(n, nb_i)`` (a cache-sized piece
@@ -568,22 +569,23 @@ def make_q3_scales(
     together. The later rounds cost a fixed number of NumPy calls each, about ten rounds per
     set of blocks, so pooling them pays that overhead once instead of once per part. The codes
     are not built (Q3_K needs them only where a quantized sub-block scale is 0;
-    :func:`make_q3_quants` gives them).
+    :func:`make_q3_quants` gives them). Returns the scales and each block's largest ``|x|``.
     """
-    sums, zeros, moving, offset = [], [], [], 0
+    sums, amaxes, moving, offset = [], [], [], 0
     for x, x_rows in parts:
-        sumlx, suml2, zero, _, st = _q3_start(x, nmax, x_rows)
+        sumlx, suml2, amax, _, st = _q3_start(x, nmax, x_rows)
         st.cols += offset
         offset += x.shape[1]
         sums.append((sumlx, suml2))
-        zeros.append(zero)
+        amaxes.append(amax)
         moving.append(st)
     sumlx = np.concatenate([a for a, _ in sums])
     suml2 = np.concatenate([b for _, b in sums])
     pool = _Moving.join(moving)
     _descend_rounds(pool, -nmax, nmax - 1, False, False)
     sumlx[pool.cols], suml2[pool.cols] = pool.sx, pool.s2
-    return _q3_scale(sumlx, suml2, np.concatenate(zeros))
+    amax = np.concatenate(amaxes)
+    return _q3_scale(sumlx, suml2, amax < GROUP_MAX_EPS), amax
 
 
 def _q3_scale(
@@ -598,7 +600,7 @@ def _q3_start(
     x: NDArray[np.float32], nmax: int, x_rows: NDArray[np.float32] | None = None
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_], NDArray[np.float32],
            _Moving]:  # fmt: skip
-    """make_q3_quants up to its first descent round: sums, zero blocks, initial codes, rows.
+    """make_q3_quants up to its first descent round: sums, ``max |x|``, initial codes, rows.
 
     The sums are final for every block but the rows' (those still moving, at columns
     ``rows.cols``); ``lv`` holds the initial codes, the rows the codes after the first round.
@@ -628,7 +630,7 @@ def _q3_start(
 
     sumlx, suml2, st = _descend_start(x, w, lv, -nmax, nmax - 1, need_both_positive=False,
                                       rows_of=None if x_rows is None else rows_of)  # fmt: skip
-    return sumlx, suml2, zero, lv, st
+    return sumlx, suml2, amax, lv, st
 
 
 def make_qp_quants(
