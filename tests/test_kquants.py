@@ -8,6 +8,7 @@ decoded values is ``gguf.quants.dequantize``. Nothing here is compared with quan
 from __future__ import annotations
 
 import ctypes
+import itertools
 
 import ggml
 import numpy as np
@@ -313,6 +314,64 @@ def test_make_qx_quants_against_a_plain_loop() -> None:
             best, best_q, best_d = sxl * sxl / sl2, q, sxl / sl2
     assert np.array_equal(codes[:, 0].astype(int) - 4, best_q)
     assert np.isclose(d[0], best_d, rtol=1e-5)
+
+
+def _make_q3_loop(x: np.ndarray) -> tuple[np.float32, np.ndarray]:
+    """make_q3_quants of one block as the reference's scalar float32 loop (rmse on, nmax 4)."""
+    f = np.float32
+    x = [f(v) for v in x]
+    amax, mx = f(0), f(0)
+    for v in x:  # the first value of strictly largest magnitude
+        if abs(v) > amax:
+            amax, mx = abs(v), v
+    if amax < f(1e-15):
+        return f(0), np.zeros(len(x), np.uint8)
+    iscale = f(-4) / mx
+    lv = [f(min(max(np.rint(iscale * v), -4), 3)) for v in x]
+    sumlx, suml2 = f(0), f(0)
+    for v, q in zip(x, lv, strict=True):
+        w = v * v
+        sumlx += w * v * q
+        suml2 += w * q * q
+    for _ in range(5):
+        changed = 0
+        for i, v in enumerate(x):
+            w = v * v
+            slx = sumlx - w * v * lv[i]
+            if slx > 0:
+                sl2 = suml2 - w * lv[i] * lv[i]
+                new = f(min(max(np.rint(v * sl2 / slx), -4), 3))
+                if new != lv[i]:
+                    slx += w * v * new
+                    sl2 += w * new * new
+                    if sl2 > 0 and slx * slx * suml2 > sumlx * sumlx * sl2:
+                        lv[i], sumlx, suml2 = new, slx, sl2
+                        changed += 1
+        if not changed:
+            break
+    return sumlx / suml2, np.array(lv, np.float32).astype(np.int64).astype(np.uint8) + 4
+
+
+def test_make_q3_quants_and_pooled_scales_against_the_reference_loop() -> None:
+    # The vectorized descent (rounds of events, rows pooled across parts) against the scalar
+    # loop it reproduces, on blocks that move a lot: Gaussian, heavy-tailed, ties and a zero.
+    rng = np.random.default_rng(12)
+    blocks = [rng.standard_normal((16, 120)), rng.standard_t(2, (16, 120)),
+              rng.integers(-3, 4, (16, 40)).astype(float), np.zeros((16, 1))]  # fmt: skip
+    x = np.concatenate(blocks, axis=1).astype(np.float32)
+    x[:, -2] = [2.0, -2.0] * 8  # the extreme at both signs: the first one counts
+    ref = [_make_q3_loop(col) for col in x.T]
+    scale, codes = make_quants.make_q3_quants(x, 4)
+    assert bits_equal(scale, [r[0] for r in ref])
+    assert np.array_equal(codes, np.stack([r[1] for r in ref], axis=1))
+    # the same scales from parts of unequal sizes, with and without their rows
+    cuts = [0, 7, 100, 230, x.shape[1]]
+    parts = [np.ascontiguousarray(x[:, a:b]) for a, b in itertools.pairwise(cuts)]
+    for rows in (None, True):
+        pairs = [(p, np.ascontiguousarray(p.T) if rows else None) for p in parts]
+        pooled, amax = make_quants.make_q3_scales(pairs, 4)
+        assert bits_equal(pooled, scale)
+        assert np.array_equal(amax, np.abs(x).max(axis=0))  # (a zero block's may be -0.0)
 
 
 def test_make_qkx_quants_is_scale_invariant() -> None:
