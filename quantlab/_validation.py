@@ -61,10 +61,14 @@ def as_float_data(x: ArrayLike, name: str = "x") -> NDArray[np.floating]:
     For computations that convert the data chunk by chunk anyway (the default search): half the
     memory and time of a float64 copy, and the same values (float32 converts exactly).
     """
-    keep = isinstance(x, np.ndarray) and x.dtype == np.float32
-    arr = _new_float_array(x, name, np.float32 if keep else np.float64)
+    arr = _new_float_array(x, name, _data_dtype(x))
     _finite_extremes(arr, name)
     return arr
+
+
+def _data_dtype(x: object) -> type:
+    """float32 for a float32 ndarray, else float64 (the dtypes of :func:`as_float_data`)."""
+    return np.float32 if isinstance(x, np.ndarray) and x.dtype == np.float32 else np.float64
 
 
 def _new_float_array(x: ArrayLike, name: str, dtype: type) -> NDArray[np.floating]:
@@ -189,7 +193,18 @@ def as_weights(w: ArrayLike | None, shape: tuple[int, ...], name: str = "w") -> 
     """
     if w is None:
         return np.ones(shape, dtype=np.float64)
-    arr = _new_float_array(w, name, np.float64)
+    return _checked_weights(_new_float_array(w, name, np.float64), shape, name)
+
+
+def as_weight_data(w: ArrayLike, shape: tuple[int, ...], name: str = "w") -> NDArray[np.floating]:
+    """As :func:`as_weights` for given weights, but float32 weights stay float32 (as
+    :func:`as_float_data`: for the default search, which converts chunk by chunk; the copy of
+    an importance matrix, usually float32, is then half the memory and time)."""
+    return _checked_weights(_new_float_array(w, name, _data_dtype(w)), shape, name)
+
+
+def _checked_weights(arr: NDArray, shape: tuple[int, ...], name: str) -> NDArray:
+    """``arr`` after the checks of :func:`as_weights` (finite, shape, non-negative)."""
     low, _ = _finite_extremes(arr, name)  # its minimum is the sign check too
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have the shape of x {tuple(shape)}, got {arr.shape}")
