@@ -383,8 +383,8 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     best = np.zeros(g, np.int64)
     for j in range(k - 1, -1, -1):  # row by row, the first best last (an arg-reduction along
         best[score[j] == top] = j  # the first axis, or a masked maximum, is slower)
-    cols = np.arange(g)
-    sxl_b, sll_b = sxl[best, cols].astype(np.float64), sll[best, cols].astype(np.float64)
+    at = best * g + np.arange(g)  # the best row of each column (a flat take: 2x faster)
+    sxl_b, sll_b = sxl.take(at).astype(np.float64), sll.take(at).astype(np.float64)
     fit = np.where(sll_b > 0, sxl_b / np.where(sll_b > 0, sll_b, 1.0), 0.0)
     nominal = NOMINAL_SYMMETRIC
     m2 = m * m  # errors in units of r**2 times m**2: in units of x**2
@@ -630,16 +630,18 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
     nominal = int(np.flatnonzero(steps == 0)[0])
     n_rows = len(steps) + (len(LOCAL_STEPS_MIN) if use_min else 0)  # then the polish
     qmax_abs = scheme.qmax if use_min else -scheme.qmin
-    code_range = (scheme.qmin, scheme.qmax)
     order = "C" if size <= SMALL_GROUP else "F"
     # The codes in the smallest integer type that holds them, widened to int64 at the end (one
     # contiguous pass; transposed writes of int64 into fresh memory cost twice as much).
-    q_out = np.empty((n_groups, size), np.result_type(*map(np.min_scalar_type, code_range)))
+    # Signed codes: the signed type that holds both ends (int8 at 4 bits, not int16).
+    ends = min(scheme.qmin, -scheme.qmax - 1) if scheme.qmin < 0 else scheme.qmax
+    q_out = np.empty((n_groups, size), np.min_scalar_type(ends))
 
     def run(sl: slice) -> dict:
         # (M, g), a copy. Small groups: C order, so that a group's sum adds whole rows (fast,
         # in the same order whatever g >= 2). Large groups: F order, each group contiguous.
-        xt = np.array(xg[sl].T, np.float64, order=order)  # float32 data: converted here
+        xs = xg[sl]
+        xt = np.array(xs.T, np.float64, order=order)  # float32 data: converted here
         g = xt.shape[1]
         hi, lo = xt.max(axis=0), xt.min(axis=0)
         _, e = np.frexp(np.maximum(hi, -lo))
@@ -647,7 +649,8 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
         # float32 values). A power of two scales every rounding exactly, so where each 2**e is
         # within 2**+-20 of 1 the same choices are made on x itself: a pass saved.
         tiny: NDArray | float = TINY
-        if np.all(np.abs(e) <= 20):
+        scaled = not np.all(np.abs(e) <= 20)
+        if not scaled:
             tiny = np.ldexp(TINY, e)
             unit = np.ones(g)
         else:
@@ -661,7 +664,8 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
             pos = top > 0
             if not np.all(pos):
                 wt[:, ~pos] = 1.0  # all-zero weights: the unweighted answer
-            wt /= np.where(pos, top, 1.0)  # selection weights, the largest 1
+            w_div = np.where(pos, top, 1.0)
+            wt /= w_div  # selection weights, the largest 1
             low = wt.min(axis=0)
             if np.all(low == 1):
                 wt = None
@@ -674,6 +678,22 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
             xt -= shift
             hi, lo = hi - shift, lo - shift  # exact: rounding is monotone
         chunk = _Chunk(xt, hi, lo, wt, w32, used, tiny)
+
+        def columns(idx: NDArray) -> tuple[NDArray, NDArray | None, NDArray | None]:
+            """``xt``, ``wt``, ``used`` at the columns ``idx``, computed again from the group-major
+            rows (as ``xt[:, idx]``, F order, but 5 times faster than gathering columns)."""
+            xc = np.take(xs, idx, axis=0).astype(np.float64)
+            if scaled:
+                xc /= unit[idx, None]
+            if use_min:
+                xc -= shift[idx, None]
+            if wt is None:
+                return xc.T, None, None
+            wc = np.take(wg[sl], idx, axis=0).astype(np.float64)
+            wc[~pos[idx]] = 1.0
+            wc /= w_div[idx, None]
+            return xc.T, wc.T, None if used is None else wc.T > 0
+
         grid = (_grid_min if use_min else _grid_symmetric)(scheme, chunk, record)
         s_b, m_b = grid["s_best"], grid["m_best"]
         lv, s_p, m_p, e_p = _finish(scheme, xt, wt, used, s_b, m_b)
@@ -684,6 +704,8 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
         close = np.flatnonzero((gap <= 1e-6 * size * grid["sxx"]) | grid["moved"])
         take = np.ones(g, bool)
         s_f, m_f, e_f = s_p.copy(), None if m_p is None else m_p.copy(), e_p.copy()
+        q_g = q_out[sl]  # the group-major codes: the polish's, then min/max rounding's rows
+        np.copyto(q_g.T, lv, casting="unsafe")
         if close.size == 1 and order == "C":  # one column among two, as everywhere (see above)
             close = np.repeat(close, 2)
         if close.size:
@@ -691,24 +713,16 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
                 s_r, m_r = (hi[close] - lo[close]) / scheme.qmax, lo[close]
             else:
                 s_r, m_r = grid["m_all"][close] / scheme.qmin, None
-            l_r, s_rc, m_rc, e_rc = _finish(
-                scheme,
-                xt[:, close],
-                None if wt is None else wt[:, close],
-                None if used is None else used[:, close],
-                s_r,
-                m_r,
-            )
+            l_r, s_rc, m_rc, e_rc = _finish(scheme, *columns(close), s_r, m_r)
             keep = e_rc <= e_p[close]  # the polish only when strictly better
             take[close[keep]] = False
             idx = close[keep]
             if idx.size:
-                lv[:, idx] = l_r[:, keep]
                 s_f[idx], e_f[idx] = s_rc[keep], e_rc[keep]
                 if m_f is not None:
                     m_f[idx] = m_rc[keep]
+                q_g[idx] = np.compress(keep, l_r, axis=1).T  # whole rows: 2x faster than columns
         scale = s_f * unit
-        np.copyto(q_out[sl].T, lv, casting="unsafe")  # into the group-major codes
         minimum = None if m_f is None else (m_f + shift) * unit
         to_mean = top * unit * unit / size  # sums of x / 2**e with w / max(w) -> mean(w*err)
         out = {
