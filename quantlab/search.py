@@ -10,14 +10,15 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
   every bit width (a relative grid's 2.5 % steps are coarse at 8 bits and needlessly fine at 2);
   a fixed grid around ``min(x)`` stays 1-11 % behind one that follows the best minimum; no
   "min <= 0" rule, the quantizer's minimum being a free float; candidates compared in float32
-  (about half the float64 time), position-major in chunks of 2**16 values that stay in the
-  cache; then a float64 polish (round at the best refitted parameters, refit: never worse) and a
-  float64 check against min/max rounding with refit. Its mean error is at or below llama.cpp's
-  heuristics at 2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not. Its time
-  (4 bits, blocks of 32, one thread, CPU time, the C in the same run; see :func:`code_search`
-  for why): symmetric 30-35 (unweighted) and 40-47 (weighted) ms per million values against
-  25-27 for llama.cpp's C (Q4_0 with an imatrix, ``make_qx_quants``), use_min 66-71 and 81-93
-  against 62-63 (Q4_K, ``make_qkx2_quants``).
+  (about half the float64 time), position-major in chunks of 2**17 values; then a float64
+  polish (round at the best refitted parameters, refit: never worse) and a float64 check
+  against min/max rounding with refit. Its mean error is at or below llama.cpp's heuristics at
+  2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not. Its time (4 bits, blocks
+  of 32, one thread, CPU time, the C in the same run, ``benchmarks/bench_search.py``; see
+  :func:`code_search` for why), as ratios to llama.cpp's C (Q4_0 with an imatrix,
+  ``make_qx_quants``, 33-36 ms per million values at a load of 1.6-2; Q4_K,
+  ``make_qkx2_quants``, for use_min): symmetric 1.0-1.3 unweighted and 1.3-1.8 (mostly
+  1.45-1.55) weighted, use_min 0.9-1.1 and 1.1-1.25.
 - :func:`grid_search`: a given grid of range offsets (relative, or absolute as the reference
   ``-1.0, -0.9, ..., +1.0`` in units of x, meaningless for data whose range is 0.01 or 1000):
   round, refit by (weighted) least squares, keep the lowest (weighted) error; one candidate at a
@@ -584,28 +585,33 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
        and min/max rounding with refit (``delta = 0``) wherever the float32 comparison cannot
        tell them apart: never worse than that.
 
-    Why it is fast (measured, 4 bits, blocks of 32, ms per million values; the whole call was
-    70-85 / 104-119 symmetric and 170 / 220-237 use_min before, unweighted / weighted): the data
-    is transposed once per chunk of :data:`FAST_CHUNK_ELEMENTS` values to position-major
-    ``(M, g)`` (a per-group parameter is then a row broadcast, and a group's sum adds whole
-    rows: 1.3 ms for the copy, float32 data converted to float64 in it -- validation keeps it
+    Why it is fast (measured, 4 bits, blocks of 32, ms of CPU time per million values; the
+    whole call was 70-85 / 104-119 symmetric and 170 / 220-237 use_min before, unweighted /
+    weighted): the data is transposed once per chunk of :data:`FAST_CHUNK_ELEMENTS` values to
+    position-major ``(M, g)`` (a per-group parameter is then a row broadcast, and a group's sum
+    adds whole rows; float32 data converted to float64 in that copy -- validation keeps it
     float32, half the copy; no division by the groups' powers of two when they are all within
-    2**+-20 of 1, a pass saved); every candidate is a few in-place float32 passes in the cache
-    (symmetric: the values are first divided by their signed extreme, so a candidate is a
-    multiplication by a scalar and ``rint``, the clip shared by a set of candidates,
-    :func:`_clip_sets`: two clips per chunk instead of 19; 19 candidates and the choice 17-21
-    ms), its sums written straight into a ``(K, g)`` table, the symmetric best chosen after the
-    loop (a loop over its 19 rows, faster than a masked maximum); only the chosen candidate is
-    rounded and refitted in float64 (5 ms), min/max rounding too only where the float32 errors
-    cannot tell them apart (about a quarter of the symmetric groups, a tenth with a minimum: 4
-    ms); the codes are written as the smallest integer type, then widened to int64 in one
-    contiguous pass (1.7 + 1.7 ms); nothing per candidate is kept unless the table is read (it
-    runs the search again with ``record``), and ``x_hat`` is computed when first read. What is
-    left with weights: their float64 copy (validation: the table reads the weights when it is
-    first shown, so they are copied; measured, the copy and the page faults of its fresh memory
-    cost about 5 ms), their transposition and normalisation (4 ms), the weighted sums (one
-    three-operand pass each); with a minimum, a few operations on ``(g,)`` arrays per candidate
-    (its candidates depend on each other).
+    2**+-20 of 1, a pass saved); every candidate is a few in-place float32 passes (symmetric:
+    the values are first divided by their signed extreme, so a candidate is a multiplication
+    by a scalar and ``rint``, the clip shared by a set of candidates, :func:`_clip_sets`: two
+    clips per chunk instead of 19), its sums written straight into a ``(K, g)`` table, the
+    symmetric best chosen after the loop (a loop over its 19 rows, faster than a masked maximum
+    or an argmax along the first axis); only the chosen candidate is rounded and refitted in
+    float64, min/max rounding too only where the float32 errors cannot tell them apart (about a
+    quarter of the symmetric groups, a tenth with a minimum), its columns computed again from
+    the group-major rows (5 times faster than gathering columns); the codes are written as the
+    smallest integer type (int8 at 4 bits) from rows 64 bytes longer than ``g`` (see
+    :func:`_padded`: 3 times faster), then widened to int64 in one contiguous pass; nothing per
+    candidate is kept unless the table is read (it runs the search again with ``record``), and
+    ``x_hat`` is computed when first read. The copies of ``x`` and ``w`` that the lazy table
+    needs reuse the memory of earlier copies (:mod:`quantlab._recycled`): fresh memory cost
+    2048 page faults, about 11 ms, per weighted search of a million values on the course's
+    machine. Where the weighted symmetric search's time goes now (about 55 ms at a load of 2,
+    the C then 35): the 19 candidates 18-19 (their sums, a two- and a three-operand einsum,
+    two thirds of it), setting them up (``r``, ``w*r``, ``sum(w*r*r)``) 5, choosing 5, the
+    float64 polish 6, the check against min/max rounding 5-6, the weights' transposition and
+    normalisation 5.5, the data's 4, validation's copies 4, the codes 2; with a minimum, a few
+    operations on ``(g,)`` arrays per candidate besides (its candidates depend on each other).
 
     ``wg`` None means unweighted (no weight products). Returns ``q`` (G, M) int64,
     ``scale``/``min`` (G, 1) and ``error`` (G,). With ``record`` (for the candidate
