@@ -746,3 +746,16 @@ def test_recycled_memory_returns_only_when_every_view_is_gone():
     b[:] = 2.0
     assert np.all(view == 1.0)
     assert not np.shares_memory(b, view)
+
+
+def test_default_search_from_threads_gives_the_serial_results():
+    from concurrent.futures import ThreadPoolExecutor
+
+    quant = ql.Quantizer(4, block_size=16)
+    data = [random_blocks(70 + i, 200, 16) for i in range(6)]
+    serial = [quant.search(x, w) for x, w in data]
+    with ThreadPoolExecutor(3) as pool:
+        threaded = list(pool.map(lambda xw: quant.search(*xw), data * 2))
+    for res, ref in zip(threaded, serial * 2, strict=True):
+        np.testing.assert_array_equal(res.q, ref.q)
+        np.testing.assert_array_equal(res.table["error_after"], ref.table["error_after"])
