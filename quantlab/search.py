@@ -16,9 +16,9 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
   2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not. Its time (4 bits, blocks
   of 32, one thread, CPU time, the C in the same run, ``benchmarks/bench_search.py``; see
   :func:`code_search` for why), as ratios to llama.cpp's C (Q4_0 with an imatrix,
-  ``make_qx_quants``, 33-36 ms per million values at a load of 1.6-2; Q4_K,
-  ``make_qkx2_quants``, for use_min): symmetric 1.0-1.3 unweighted and 1.3-1.8 (mostly
-  1.45-1.55) weighted, use_min 0.9-1.1 and 1.1-1.25.
+  ``make_qx_quants``, 33-42 ms per million values at loads of 0.8-1.7; Q4_K,
+  ``make_qkx2_quants``, for use_min): symmetric 0.97-1.3 unweighted and 1.3-1.8 weighted
+  (1.49-1.52 at a load of 0.9), use_min 0.85-1.06 and 1.0-1.23.
 - :func:`grid_search`: a given grid of range offsets (relative, or absolute as the reference
   ``-1.0, -0.9, ..., +1.0`` in units of x, meaningless for data whose range is 0.01 or 1000):
   round, refit by (weighted) least squares, keep the lowest (weighted) error; one candidate at a
