@@ -192,10 +192,13 @@ CODE_STEPS_SYMMETRIC = np.arange(-9, 10) / 10
 #: Default grid with a minimum, in code units, in the order tried (the plain range first):
 #: ``iscale = (2**n - 1 + delta) / (max - min_current)``.
 CODE_STEPS_MIN = np.concatenate([[0.0], np.arange(-10, 0) / 10, np.arange(1, 11) / 10])
-#: Values per chunk of the default search. Each of its numpy calls costs a few microseconds
-#: whatever its size, so larger chunks mean less time per value, as long as the chunk's
-#: working set stays in the CPU's (L3) cache: measured, 2**17 and 2**18 are 5-15 % faster
-#: than 2**16 (4 bits, blocks of 32), 2**19 much slower.
+#: Values per chunk of the default search, for inputs of at least four such chunks (smaller
+#: ones: half of it). Each of its numpy calls costs a few microseconds whatever its size, so
+#: larger chunks mean less time per value, as long as the chunk's working set stays in the
+#: CPU's (L3) cache: measured on a million values, 2**17 and 2**18 are 5-15 % faster than
+#: 2**16 (4 bits, blocks of 32), 2**19 much slower. On 2**18 values 2**17 is slower (by a
+#: third, weighted): its temporaries, large beside the input, were fresh memory every call
+#: (page faults, the glibc heap trimmed between calls).
 FAST_CHUNK_ELEMENTS = 1 << 17
 #: Values per chunk when the search records its candidates for the table: the table's
 #: ``offset`` column is a mean over the groups, whose rounding depends on how the groups were
@@ -753,7 +756,10 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
             out["polish_min"] = None if m_p is None else (m_p + shift) * unit
         return out
 
-    out = _chunked(n_groups, size, run, RECORD_CHUNK_ELEMENTS if record else FAST_CHUNK_ELEMENTS)
+    chunk = FAST_CHUNK_ELEMENTS
+    if n_groups * size < 4 * chunk:
+        chunk //= 2
+    out = _chunked(n_groups, size, run, RECORD_CHUNK_ELEMENTS if record else chunk)
     out["q"] = q_out.astype(np.int64)
     return out
 
