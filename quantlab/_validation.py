@@ -12,6 +12,8 @@ import numbers
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import _recycled
+
 #: Bit widths quantlab supports.
 MIN_BITS = 1
 MAX_BITS = 16
@@ -59,20 +61,34 @@ def as_float_data(x: ArrayLike, name: str = "x") -> NDArray[np.floating]:
     """As :func:`as_float_array`, but a float32 array stays float32 (a new array either way).
 
     For computations that convert the data chunk by chunk anyway (the default search): half the
-    memory and time of a float64 copy, and the same values (float32 converts exactly).
+    memory and time of a float64 copy, and the same values (float32 converts exactly). The copy
+    is C order, in memory reused from an earlier such copy once that one is garbage
+    (:mod:`quantlab._recycled`: no page faults).
     """
-    keep = isinstance(x, np.ndarray) and x.dtype == np.float32
-    arr = _new_float_array(x, name, np.float32 if keep else np.float64)
+    arr = _new_float_array(x, name, _data_dtype(x), recycled=True)
     _finite_extremes(arr, name)
     return arr
 
 
-def _new_float_array(x: ArrayLike, name: str, dtype: type) -> NDArray[np.floating]:
-    """A new non-empty array of ``dtype`` from real numbers ``x`` (TypeError, ValueError)."""
+def _data_dtype(x: object) -> type:
+    """float32 for a float32 ndarray, else float64 (the dtypes of :func:`as_float_data`)."""
+    return np.float32 if isinstance(x, np.ndarray) and x.dtype == np.float32 else np.float64
+
+
+def _new_float_array(
+    x: ArrayLike, name: str, dtype: type, recycled: bool = False
+) -> NDArray[np.floating]:
+    """A new non-empty array of ``dtype`` from real numbers ``x`` (TypeError, ValueError);
+    with ``recycled``, C order in memory reused from freed copies (:mod:`quantlab._recycled`)."""
     arr = as_array(x, name)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
-    arr = np.array(arr, dtype=dtype, copy=True)
+    if recycled:
+        out = _recycled.empty(arr.shape, dtype)
+        np.copyto(out, arr, casting="unsafe")
+        arr = out
+    else:
+        arr = np.array(arr, dtype=dtype, copy=True)
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
     return arr
@@ -189,7 +205,19 @@ def as_weights(w: ArrayLike | None, shape: tuple[int, ...], name: str = "w") -> 
     """
     if w is None:
         return np.ones(shape, dtype=np.float64)
-    arr = _new_float_array(w, name, np.float64)
+    return _checked_weights(_new_float_array(w, name, np.float64), shape, name)
+
+
+def as_weight_data(w: ArrayLike, shape: tuple[int, ...], name: str = "w") -> NDArray[np.floating]:
+    """As :func:`as_weights` for given weights, but float32 weights stay float32 (as
+    :func:`as_float_data`: for the default search, which converts chunk by chunk; the copy of
+    an importance matrix, usually float32, is then half the memory and time), in recycled
+    memory as there."""
+    return _checked_weights(_new_float_array(w, name, _data_dtype(w), recycled=True), shape, name)
+
+
+def _checked_weights(arr: NDArray, shape: tuple[int, ...], name: str) -> NDArray:
+    """``arr`` after the checks of :func:`as_weights` (finite, shape, non-negative)."""
     low, _ = _finite_extremes(arr, name)  # its minimum is the sign check too
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have the shape of x {tuple(shape)}, got {arr.shape}")

@@ -14,6 +14,7 @@ from ._validation import (
     as_finite_float,
     as_float_array,
     as_float_data,
+    as_weight_data,
     as_weights,
     check_bool,
     check_code_range,
@@ -118,7 +119,7 @@ class _CandidateTable(Table):
             # The search again, recording its candidates (the same choices: the same code).
             out = _search.code_search(scheme, xg, wg, record=True)
             xg = np.asarray(xg, np.float64)  # float32 data is kept as float32 (exact)
-            wg = np.ones_like(xg) if wg is None else wg
+            wg = np.ones_like(xg) if wg is None else np.asarray(wg, np.float64)
             ev = _search.candidate_errors(scheme, xg, wg, out["scale_round"], out["min_round"])
             after = ev["after"]
             after[:, -1] = out["polish_error"]  # the polish, as the search computed it
@@ -372,7 +373,8 @@ class Quantizer:
         # The default search converts its chunks to float64 itself: float32 data stays float32.
         xa = as_float_data(x, "x") if default else as_float_array(x, "x")
         xg = self.grouping.to_groups(xa)
-        wg = None if w is None else self.grouping.to_groups(as_weights(w, xa.shape))
+        check = as_weight_data if default else as_weights  # float32 weights: as the data
+        wg = None if w is None else self.grouping.to_groups(check(w, xa.shape))
         if default:
             out = _search.code_search(self.scheme, xg, wg)
             table: Table = _CandidateTable(self.scheme, xg, wg, out["error"])

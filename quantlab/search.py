@@ -10,14 +10,15 @@ The methods, each vectorized over groups (rows of a ``(n_groups, group_size)`` a
   every bit width (a relative grid's 2.5 % steps are coarse at 8 bits and needlessly fine at 2);
   a fixed grid around ``min(x)`` stays 1-11 % behind one that follows the best minimum; no
   "min <= 0" rule, the quantizer's minimum being a free float; candidates compared in float32
-  (about half the float64 time), position-major in chunks of 2**16 values that stay in the
-  cache; then a float64 polish (round at the best refitted parameters, refit: never worse) and a
-  float64 check against min/max rounding with refit. Its mean error is at or below llama.cpp's
-  heuristics at 2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not. Its time
-  (4 bits, blocks of 32, one thread, CPU time, the C in the same run; see :func:`code_search`
-  for why): symmetric 30-35 (unweighted) and 40-47 (weighted) ms per million values against
-  25-27 for llama.cpp's C (Q4_0 with an imatrix, ``make_qx_quants``), use_min 66-71 and 81-93
-  against 62-63 (Q4_K, ``make_qkx2_quants``).
+  (about half the float64 time), position-major in chunks of 2**17 values; then a float64
+  polish (round at the best refitted parameters, refit: never worse) and a float64 check
+  against min/max rounding with refit. Its mean error is at or below llama.cpp's heuristics at
+  2-8 bits on Gaussian, heavy-tailed and real blocks, weighted or not. Its time (4 bits, blocks
+  of 32, one thread, CPU time, the C in the same run, ``benchmarks/bench_search.py``; see
+  :func:`code_search` for why), as ratios to llama.cpp's C (Q4_0 with an imatrix,
+  ``make_qx_quants``, 33-42 ms per million values at loads of 0.8-1.7; Q4_K,
+  ``make_qkx2_quants``, for use_min): symmetric 0.97-1.3 unweighted and 1.3-1.8 weighted
+  (1.49-1.52 at a load of 0.9), use_min 0.85-1.06 and 1.0-1.23.
 - :func:`grid_search`: a given grid of range offsets (relative, or absolute as the reference
   ``-1.0, -0.9, ..., +1.0`` in units of x, meaningless for data whose range is 0.01 or 1000):
   round, refit by (weighted) least squares, keep the lowest (weighted) error; one candidate at a
@@ -191,8 +192,18 @@ CODE_STEPS_SYMMETRIC = np.arange(-9, 10) / 10
 #: Default grid with a minimum, in code units, in the order tried (the plain range first):
 #: ``iscale = (2**n - 1 + delta) / (max - min_current)``.
 CODE_STEPS_MIN = np.concatenate([[0.0], np.arange(-10, 0) / 10, np.arange(1, 11) / 10])
-#: Values per chunk of the default search: its float32 working set stays in the CPU cache.
-FAST_CHUNK_ELEMENTS = 1 << 16
+#: Values per chunk of the default search, for inputs of at least four such chunks (smaller
+#: ones: half of it). Each of its numpy calls costs a few microseconds whatever its size, so
+#: larger chunks mean less time per value, as long as the chunk's working set stays in the
+#: CPU's (L3) cache: measured on a million values, 2**17 and 2**18 are 5-15 % faster than
+#: 2**16 (4 bits, blocks of 32), 2**19 much slower. On 2**18 values 2**17 is slower (by a
+#: third, weighted): its temporaries, large beside the input, were fresh memory every call
+#: (page faults, the glibc heap trimmed between calls).
+FAST_CHUNK_ELEMENTS = 1 << 17
+#: Values per chunk when the search records its candidates for the table: the table's
+#: ``offset`` column is a mean over the groups, whose rounding depends on how the groups were
+#: split into chunks (one chunk: added pairwise), so its chunks stay as the table was made.
+RECORD_CHUNK_ELEMENTS = 1 << 16
 #: Ranges below this (the data scaled to ``max|x|`` in ``[0.5, 1)``) are not tried in float32.
 TINY = 2.0**-60
 #: Groups up to this size are laid out position-major (see :func:`code_search`).
@@ -376,8 +387,8 @@ def _grid_symmetric(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     best = np.zeros(g, np.int64)
     for j in range(k - 1, -1, -1):  # row by row, the first best last (an arg-reduction along
         best[score[j] == top] = j  # the first axis, or a masked maximum, is slower)
-    cols = np.arange(g)
-    sxl_b, sll_b = sxl[best, cols].astype(np.float64), sll[best, cols].astype(np.float64)
+    at = best * g + np.arange(g)  # the best row of each column (a flat take: 2x faster)
+    sxl_b, sll_b = sxl.take(at).astype(np.float64), sll.take(at).astype(np.float64)
     fit = np.where(sll_b > 0, sxl_b / np.where(sll_b > 0, sll_b, 1.0), 0.0)
     nominal = NOMINAL_SYMMETRIC
     m2 = m * m  # errors in units of r**2 times m**2: in units of x**2
@@ -490,13 +501,28 @@ def _grid_min(scheme: Scheme, c: _Chunk, record: bool) -> dict:
     return out
 
 
+def _padded(shape: tuple[int, int]) -> NDArray:
+    """An uninitialised C-order float64 ``(M, g)`` array whose rows are 64 bytes apart more
+    than ``g`` values: a view of ``(M, g + 8)``.
+
+    Copying a position-major array into a group-major one (the codes) reads its rows in step;
+    when the rows are a multiple of 4096 bytes apart (``g`` a multiple of 512) they all fall
+    in the same cache sets and the copy is about three times slower (measured).
+    """
+    return np.empty((shape[0], shape[1] + 8))[:, : shape[1]]
+
+
 def _round(scheme: Scheme, xt: NDArray, s: NDArray, m: NDArray | None) -> NDArray:
     """The codes of position-major ``xt`` with ``(s, m)`` (``(g,)``), as float64 (a new array)."""
     inv = np.where(s != 0, 1.0 / np.where(s != 0, s, 1.0), 0.0)
-    if m is None:
-        lv = xt * inv
+    if xt.flags.c_contiguous:  # rows padded: see _padded
+        lv = _padded(xt.shape)
     else:
-        lv = xt - m
+        lv = np.empty_like(xt)
+    if m is None:
+        np.multiply(xt, inv, out=lv)
+    else:
+        np.subtract(xt, m, out=lv)
         lv *= inv
     np.rint(lv, out=lv)
     np.clip(lv, scheme.qmin, scheme.qmax, out=lv)
@@ -562,28 +588,33 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
        and min/max rounding with refit (``delta = 0``) wherever the float32 comparison cannot
        tell them apart: never worse than that.
 
-    Why it is fast (measured, 4 bits, blocks of 32, ms per million values; the whole call was
-    70-85 / 104-119 symmetric and 170 / 220-237 use_min before, unweighted / weighted): the data
-    is transposed once per chunk of :data:`FAST_CHUNK_ELEMENTS` values to position-major
-    ``(M, g)`` (a per-group parameter is then a row broadcast, and a group's sum adds whole
-    rows: 1.3 ms for the copy, float32 data converted to float64 in it -- validation keeps it
+    Why it is fast (measured, 4 bits, blocks of 32, ms of CPU time per million values; the
+    whole call was 70-85 / 104-119 symmetric and 170 / 220-237 use_min before, unweighted /
+    weighted): the data is transposed once per chunk of :data:`FAST_CHUNK_ELEMENTS` values to
+    position-major ``(M, g)`` (a per-group parameter is then a row broadcast, and a group's sum
+    adds whole rows; float32 data converted to float64 in that copy -- validation keeps it
     float32, half the copy; no division by the groups' powers of two when they are all within
-    2**+-20 of 1, a pass saved); every candidate is a few in-place float32 passes in the cache
-    (symmetric: the values are first divided by their signed extreme, so a candidate is a
-    multiplication by a scalar and ``rint``, the clip shared by a set of candidates,
-    :func:`_clip_sets`: two clips per chunk instead of 19; 19 candidates and the choice 17-21
-    ms), its sums written straight into a ``(K, g)`` table, the symmetric best chosen after the
-    loop (a loop over its 19 rows, faster than a masked maximum); only the chosen candidate is
-    rounded and refitted in float64 (5 ms), min/max rounding too only where the float32 errors
-    cannot tell them apart (about a quarter of the symmetric groups, a tenth with a minimum: 4
-    ms); the codes are written as the smallest integer type, then widened to int64 in one
-    contiguous pass (1.7 + 1.7 ms); nothing per candidate is kept unless the table is read (it
-    runs the search again with ``record``), and ``x_hat`` is computed when first read. What is
-    left with weights: their float64 copy (validation: the table reads the weights when it is
-    first shown, so they are copied; measured, the copy and the page faults of its fresh memory
-    cost about 5 ms), their transposition and normalisation (4 ms), the weighted sums (one
-    three-operand pass each); with a minimum, a few operations on ``(g,)`` arrays per candidate
-    (its candidates depend on each other).
+    2**+-20 of 1, a pass saved); every candidate is a few in-place float32 passes (symmetric:
+    the values are first divided by their signed extreme, so a candidate is a multiplication
+    by a scalar and ``rint``, the clip shared by a set of candidates, :func:`_clip_sets`: two
+    clips per chunk instead of 19), its sums written straight into a ``(K, g)`` table, the
+    symmetric best chosen after the loop (a loop over its 19 rows, faster than a masked maximum
+    or an argmax along the first axis); only the chosen candidate is rounded and refitted in
+    float64, min/max rounding too only where the float32 errors cannot tell them apart (about a
+    quarter of the symmetric groups, a tenth with a minimum), its columns computed again from
+    the group-major rows (5 times faster than gathering columns); the codes are written as the
+    smallest integer type (int8 at 4 bits) from rows 64 bytes longer than ``g`` (see
+    :func:`_padded`: 3 times faster), then widened to int64 in one contiguous pass; nothing per
+    candidate is kept unless the table is read (it runs the search again with ``record``), and
+    ``x_hat`` is computed when first read. The copies of ``x`` and ``w`` that the lazy table
+    needs reuse the memory of earlier copies (:mod:`quantlab._recycled`): fresh memory cost
+    2048 page faults, about 11 ms, per weighted search of a million values on the course's
+    machine. Where the weighted symmetric search's time goes now (about 55 ms at a load of 2,
+    the C then 35): the 19 candidates 18-19 (their sums, a two- and a three-operand einsum,
+    two thirds of it), setting them up (``r``, ``w*r``, ``sum(w*r*r)``) 5, choosing 5, the
+    float64 polish 6, the check against min/max rounding 5-6, the weights' transposition and
+    normalisation 5.5, the data's 4, validation's copies 4, the codes 2; with a minimum, a few
+    operations on ``(g,)`` arrays per candidate besides (its candidates depend on each other).
 
     ``wg`` None means unweighted (no weight products). Returns ``q`` (G, M) int64,
     ``scale``/``min`` (G, 1) and ``error`` (G,). With ``record`` (for the candidate
@@ -608,16 +639,18 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
     nominal = int(np.flatnonzero(steps == 0)[0])
     n_rows = len(steps) + (len(LOCAL_STEPS_MIN) if use_min else 0)  # then the polish
     qmax_abs = scheme.qmax if use_min else -scheme.qmin
-    code_range = (scheme.qmin, scheme.qmax)
     order = "C" if size <= SMALL_GROUP else "F"
     # The codes in the smallest integer type that holds them, widened to int64 at the end (one
     # contiguous pass; transposed writes of int64 into fresh memory cost twice as much).
-    q_out = np.empty((n_groups, size), np.result_type(*map(np.min_scalar_type, code_range)))
+    # Signed codes: the signed type that holds both ends (int8 at 4 bits, not int16).
+    ends = min(scheme.qmin, -scheme.qmax - 1) if scheme.qmin < 0 else scheme.qmax
+    q_out = np.empty((n_groups, size), np.min_scalar_type(ends))
 
     def run(sl: slice) -> dict:
         # (M, g), a copy. Small groups: C order, so that a group's sum adds whole rows (fast,
         # in the same order whatever g >= 2). Large groups: F order, each group contiguous.
-        xt = np.array(xg[sl].T, np.float64, order=order)  # float32 data: converted here
+        xs = xg[sl]
+        xt = np.array(xs.T, np.float64, order=order)  # float32 data: converted here
         g = xt.shape[1]
         hi, lo = xt.max(axis=0), xt.min(axis=0)
         _, e = np.frexp(np.maximum(hi, -lo))
@@ -625,7 +658,8 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
         # float32 values). A power of two scales every rounding exactly, so where each 2**e is
         # within 2**+-20 of 1 the same choices are made on x itself: a pass saved.
         tiny: NDArray | float = TINY
-        if np.all(np.abs(e) <= 20):
+        scaled = not np.all(np.abs(e) <= 20)
+        if not scaled:
             tiny = np.ldexp(TINY, e)
             unit = np.ones(g)
         else:
@@ -634,12 +668,13 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
             hi, lo = hi / unit, lo / unit  # exact: the extremes of xt
         wt, w32, used, top = None, None, None, np.ones(g)
         if wg is not None:
-            wt = np.array(wg[sl].T, order=order)
+            wt = np.array(wg[sl].T, np.float64, order=order)  # float32 weights: converted
             top = wt.max(axis=0)
             pos = top > 0
             if not np.all(pos):
                 wt[:, ~pos] = 1.0  # all-zero weights: the unweighted answer
-            wt /= np.where(pos, top, 1.0)  # selection weights, the largest 1
+            w_div = np.where(pos, top, 1.0)
+            wt /= w_div  # selection weights, the largest 1
             low = wt.min(axis=0)
             if np.all(low == 1):
                 wt = None
@@ -652,6 +687,22 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
             xt -= shift
             hi, lo = hi - shift, lo - shift  # exact: rounding is monotone
         chunk = _Chunk(xt, hi, lo, wt, w32, used, tiny)
+
+        def columns(idx: NDArray) -> tuple[NDArray, NDArray | None, NDArray | None]:
+            """``xt``, ``wt``, ``used`` at the columns ``idx``, computed again from the group-major
+            rows (as ``xt[:, idx]``, F order, but 5 times faster than gathering columns)."""
+            xc = np.take(xs, idx, axis=0).astype(np.float64)
+            if scaled:
+                xc /= unit[idx, None]
+            if use_min:
+                xc -= shift[idx, None]
+            if wt is None:
+                return xc.T, None, None
+            wc = np.take(wg[sl], idx, axis=0).astype(np.float64)
+            wc[~pos[idx]] = 1.0
+            wc /= w_div[idx, None]
+            return xc.T, wc.T, None if used is None else wc.T > 0
+
         grid = (_grid_min if use_min else _grid_symmetric)(scheme, chunk, record)
         s_b, m_b = grid["s_best"], grid["m_best"]
         lv, s_p, m_p, e_p = _finish(scheme, xt, wt, used, s_b, m_b)
@@ -662,6 +713,8 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
         close = np.flatnonzero((gap <= 1e-6 * size * grid["sxx"]) | grid["moved"])
         take = np.ones(g, bool)
         s_f, m_f, e_f = s_p.copy(), None if m_p is None else m_p.copy(), e_p.copy()
+        q_g = q_out[sl]  # the group-major codes: the polish's, then min/max rounding's rows
+        np.copyto(q_g.T, lv, casting="unsafe")
         if close.size == 1 and order == "C":  # one column among two, as everywhere (see above)
             close = np.repeat(close, 2)
         if close.size:
@@ -669,24 +722,16 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
                 s_r, m_r = (hi[close] - lo[close]) / scheme.qmax, lo[close]
             else:
                 s_r, m_r = grid["m_all"][close] / scheme.qmin, None
-            l_r, s_rc, m_rc, e_rc = _finish(
-                scheme,
-                xt[:, close],
-                None if wt is None else wt[:, close],
-                None if used is None else used[:, close],
-                s_r,
-                m_r,
-            )
+            l_r, s_rc, m_rc, e_rc = _finish(scheme, *columns(close), s_r, m_r)
             keep = e_rc <= e_p[close]  # the polish only when strictly better
             take[close[keep]] = False
             idx = close[keep]
             if idx.size:
-                lv[:, idx] = l_r[:, keep]
                 s_f[idx], e_f[idx] = s_rc[keep], e_rc[keep]
                 if m_f is not None:
                     m_f[idx] = m_rc[keep]
+                q_g[idx] = np.compress(keep, l_r, axis=1).T  # whole rows: 2x faster than columns
         scale = s_f * unit
-        np.copyto(q_out[sl].T, lv, casting="unsafe")  # into the group-major codes
         minimum = None if m_f is None else (m_f + shift) * unit
         to_mean = top * unit * unit / size  # sums of x / 2**e with w / max(w) -> mean(w*err)
         out = {
@@ -711,7 +756,10 @@ def code_search(scheme: Scheme, xg: NDArray, wg: NDArray | None, *, record: bool
             out["polish_min"] = None if m_p is None else (m_p + shift) * unit
         return out
 
-    out = _chunked(n_groups, size, run, FAST_CHUNK_ELEMENTS)
+    chunk = FAST_CHUNK_ELEMENTS
+    if n_groups * size < 4 * chunk:
+        chunk //= 2
+    out = _chunked(n_groups, size, run, RECORD_CHUNK_ELEMENTS if record else chunk)
     out["q"] = q_out.astype(np.int64)
     return out
 

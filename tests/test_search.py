@@ -697,3 +697,65 @@ def test_float32_data_searches_as_its_float64_values(use_min):
     np.testing.assert_array_equal(a.table["error_after"], b.table["error_after"])
     np.testing.assert_array_equal(a.x_hat, b.x_hat)
     np.testing.assert_array_equal(x, x0)
+
+
+def _table_columns(result):
+    return {c: result.table[c] for c in result.table.columns}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("use_min", [False, True])
+def test_search_table_does_not_see_later_changes_nor_reused_memory(dtype, use_min):
+    # The default search copies x and w for its lazy table, in memory that a later search may
+    # reuse once the copy is garbage (quantlab._recycled): neither the caller changing its
+    # arrays nor later searches may change a table still to be read.
+    import gc
+
+    quant = ql.Quantizer(4, use_min, block_size=16)
+    (x1, w1), (x2, w2) = (random_blocks(s, 40, 16) for s in (60, 61))
+    x1, w1, x2, w2 = (a.astype(dtype) for a in (x1, w1, x2, w2))
+    expected = _table_columns(quant.search(x2.copy(), w2.copy()))
+    r1 = quant.search(x1, w1)
+    r2 = quant.search(x2, w2)
+    x2 *= 3.0  # the caller changes its arrays
+    w2[:] = 1.0
+    del r1
+    gc.collect()
+    r3 = quant.search(x1, w1)  # may take r1's memory, never r2's
+    x1[:] = 0.0
+    assert _table_columns(r2).keys() == expected.keys()
+    for name, col in expected.items():
+        np.testing.assert_array_equal(r2.table[name], col)
+    x1 = random_blocks(60, 40, 16)[0].astype(dtype)
+    w1 = random_blocks(60, 40, 16)[1].astype(dtype)
+    for name, col in _table_columns(quant.search(x1, w1)).items():
+        np.testing.assert_array_equal(r3.table[name], col)
+
+
+def test_recycled_memory_returns_only_when_every_view_is_gone():
+    import gc
+
+    from quantlab import _recycled
+
+    a = _recycled.empty((4, 8), np.float64)
+    a[:] = 1.0
+    view = a.reshape(8, 4)[1:]
+    del a
+    gc.collect()
+    b = _recycled.empty((4, 8), np.float64)  # must not share the view's memory
+    b[:] = 2.0
+    assert np.all(view == 1.0)
+    assert not np.shares_memory(b, view)
+
+
+def test_default_search_from_threads_gives_the_serial_results():
+    from concurrent.futures import ThreadPoolExecutor
+
+    quant = ql.Quantizer(4, block_size=16)
+    data = [random_blocks(70 + i, 200, 16) for i in range(6)]
+    serial = [quant.search(x, w) for x, w in data]
+    with ThreadPoolExecutor(3) as pool:
+        threaded = list(pool.map(lambda xw: quant.search(*xw), data * 2))
+    for res, ref in zip(threaded, serial * 2, strict=True):
+        np.testing.assert_array_equal(res.q, ref.q)
+        np.testing.assert_array_equal(res.table["error_after"], ref.table["error_after"])
