@@ -34,15 +34,15 @@ Encoding, each format in three steps (the functions are in :mod:`.make_quants`):
    ``q = clip(nearest_int((x + dmin·m_j)/(d·sc_j)))`` or ``nearest_int(x/(d·sc_j))``; a
    sub-block whose decoded scale is 0 keeps its codes from step 1.
 
-Speed: the super-blocks are processed in chunks (512, 128K values; Q3_K 1024) laid out as
-(position in sub-block, sub-block), so each step of each search is a few float32 operations over
-thousands of sub-blocks at once, every sum is one ordered reduction or fused sum of products (see
+Speed: the super-blocks are processed in chunks (512, 128K values) laid out as (position in
+sub-block, sub-block), so each step of each search is a few float32 operations over thousands of
+sub-blocks at once, every sum is one ordered reduction or fused sum of products (see
 :mod:`.make_quants`), and step 3 runs on the same layout before one uint8 transpose back for the
-packing. On 4096 x 4096 float32, one thread, every path but Q3_K without an imatrix takes
-1.2-1.45 times the CPU time of llama.cpp's C (benchmarks/bench_kquants.py); Q3_K without an
-imatrix about 2.1 times: its coordinate descent is sequential within a sub-block, and its rounds
-after the first (each re-evaluating every position of the blocks still moving) take a third of
-the time, while the first round and the rest of the format already take 1.45 times the C's.
+packing (bit planes packed on 64-bit words). Q3_K without an imatrix takes windows of 8 chunks:
+each chunk gets its first descent round alone, and the blocks still moving in the whole window
+are descended together (:func:`.make_quants.make_q3_scales`). On 4096 x 4096 float32, one
+thread, the K-quants take 1.1-1.45 times the CPU time of llama.cpp's C
+(benchmarks/bench_kquants.py), Q3_K without an imatrix 1.49-1.59 (was 2.1-2.2).
 """
 
 from __future__ import annotations
@@ -78,9 +78,8 @@ from .packing import (
 
 #: Values per super-block.
 QK_K = 256
-#: Super-blocks processed at once (128K values): a search's three block-sized arrays (values,
-#: weights, codes) stay in the 2 MB L2 cache; 256 measured up to 10 % slower (more NumPy calls
-#: per value), 1024 slower again (out of cache).
+#: Super-blocks processed at once (128K values): measured fastest; 256 up to 10 % slower (more
+#: NumPy calls per value), 1024 slower again (the block-sized arrays leave the cache).
 CHUNK_SUPERBLOCKS = 512
 _F16_MAX = 65504.0
 
@@ -483,9 +482,9 @@ class KQuantFormat:
     encode: Callable[[NDArray[np.float32], NDArray[np.float32] | None], NDArray[np.uint8]]
     decode: Callable[[NDArray[np.uint8]], NDArray[np.float32]]
     block_size: int = QK_K
-    #: Super-blocks per chunk, a multiple of :data:`CHUNK_SUPERBLOCKS` (Q3_K's coordinate
-    #: descent runs in rounds of a fixed number of NumPy calls each, so it wants more blocks
-    #: per call: 1024 super-blocks measured fastest, 2048 and 4096 10-40 % slower).
+    #: Super-blocks per call of ``encode``, a multiple of :data:`CHUNK_SUPERBLOCKS` (Q3_K: a
+    #: window of 8 chunks whose later descent rounds, a fixed number of NumPy calls each, are
+    #: pooled; windows of 4-16 chunks measured within the noise of each other).
     chunk_factor: int = 1
 
     @property
