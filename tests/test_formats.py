@@ -199,8 +199,8 @@ def test_float64_and_int_inputs_are_converted_to_float32_first(name: str) -> Non
 
 @pytest.mark.parametrize("name", NAMES)
 def test_bit_exact_on_many_blocks_past_the_chunk_size(name: str) -> None:
-    # More blocks than one chunk, with a ragged last chunk.
-    n_blocks = formats.CHUNK_BLOCKS * 2 + 37
+    # More blocks than one chunk, with a ragged last chunk: one whole tile and a ragged tail.
+    n_blocks = formats.CHUNK_BLOCKS * 2 + formats.legacy.TILE_BLOCKS + 37
     x = _rng(11).standard_t(3, (n_blocks, 32)).astype(np.float32)
     assert_bit_exact(x, name)
     assert_bit_exact(x.reshape(-1), name)

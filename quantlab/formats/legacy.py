@@ -496,15 +496,16 @@ def _reference_blocks(
     return d, None, np.minimum(codes, np.uint8(fmt.qmax - fmt.qmin), out=codes)
 
 
-#: Blocks per tile of the plain encoding: a tile is transposed to (position, block) at once.
-TILE_BLOCKS = 128
+#: Blocks per tile of the plain encoding: a tile is transposed to (position, block) at once
+#: (256 blocks, 32 KB: measured 10-25 % faster than 128 on 1024 x 4096, 512 no better).
+TILE_BLOCKS = 256
 
 
 def _encode_tiles(fmt: BlockFormat, x: NDArray[np.float32], out: NDArray[np.uint8]) -> None:
     """The reference bytes of ``(n, 32)`` float32 blocks of Q4_0, Q4_1, Q5_0 or Q5_1, into ``out``.
 
     The same float32 steps as :func:`_reference_blocks`, on a layout that suits each of them:
-    the blocks are transposed tile by tile (128 blocks, 16 KB, in cache) to (tile, position,
+    the blocks are transposed tile by tile (256 blocks, 32 KB, in cache) to (tile, position,
     block); the maximum and minimum of a block are then reductions over the middle axis, the
     codes elementwise operations, and the nibbles ``c[j] | c[j + 16] << 4`` (and the 5th bits
     ``qh``) shifts of whole rows of blocks, written back to the blocks' bytes with one
@@ -513,9 +514,18 @@ def _encode_tiles(fmt: BlockFormat, x: NDArray[np.float32], out: NDArray[np.uint
     Q4_1 77 -> 59, Q5_0 84 -> 71, Q5_1 89 -> 72 (llama.cpp's C: 46-57 ms), against one
     transposed copy of a whole chunk for the extremes and then the codes, the float16 conversion
     and the packing on rows of 32 or 16 values (short inner loops, strided 2-byte writes).
+    Tiles of 256 blocks rather than 128 halve the inner loops of the reductions (each runs over
+    a row of ``k`` blocks): 10-25 % faster on 1024 x 4096 (2026-12-02), still 2-3.5 times the
+    C on a machine where the C takes 1-1.5 ns a value (about ten NumPy passes over the data,
+    each 0.3-0.8 ns a value, against one fused C loop).
     """
     n = x.shape[0]
-    k = TILE_BLOCKS if n % TILE_BLOCKS == 0 else n
+    tail = n % TILE_BLOCKS
+    if tail and n > TILE_BLOCKS:  # whole tiles, then the remaining blocks as one tile
+        _encode_tiles(fmt, x[: n - tail], out[: n - tail])
+        _encode_tiles(fmt, x[n - tail :], out[n - tail :])
+        return
+    k = min(n, TILE_BLOCKS)
     nt = n // k
     tiles = x.reshape(nt, k, 32).transpose(0, 2, 1).copy()  # (nt, 32, k), never a view of x
     hi = tiles.max(axis=1)
