@@ -192,3 +192,24 @@ def test_degenerate_blocks_give_finite_answers_without_warnings():
         assert np.all(np.abs(x_hat + 0.75) <= 0.75 / 4)
     codes, absmax = F.quantize_nf4(np.zeros(100))
     np.testing.assert_array_equal(F.dequantize_nf4(codes, absmax), 0.0)
+
+
+def test_mxfp4_bytes_equal_ggml_around_every_midpoint_at_every_scale():
+    """The threshold rule against the C loop: each level's midpoint and its float32 neighbours,
+    negated too, in blocks whose largest value spans the whole float32 range (normal scales,
+    the subnormal ones and the wrapped exponents of tiny blocks)."""
+    k = mxfp4.KVALUES[:8].astype(np.float64) / 2  # the E2M1 magnitudes 0 ... 6
+    mid = np.float32(np.concatenate([k, (k[:-1] + k[1:]) / 2]))
+    near = np.concatenate([mid, np.nextafter(mid, np.float32(0)), np.nextafter(mid, np.float32(9))])
+    near = np.concatenate([near, -near])  # 90 values
+    rows = []
+    for top in (4.0, 6.0, 7.99, 8.0):  # the block's largest value, in scale units
+        for p in range(-149, 125):
+            scale = np.float32(2.0**p)
+            values = np.concatenate([[top], near]) * scale
+            if scale * np.float32(top) == 0:
+                continue
+            rows.append(np.resize(values.astype(np.float32), 96))
+    x = np.array(rows, np.float32)
+    x[:, ::32] = np.abs(x[:, ::32])  # each block of 32 holds its largest value first
+    np.testing.assert_array_equal(qf.quantize(x, "MXFP4"), ggml_bytes("MXFP4", x))

@@ -34,8 +34,8 @@ def as_block_input(x: ArrayLike, block_size: int, fmt_name: str) -> NDArray[np.f
     return x32
 
 
-def check_finite(x32: NDArray[np.float32]) -> None:
-    """ValueError unless every value is finite.
+def all_finite(x32: NDArray[np.floating]) -> bool:
+    """Whether every value is finite.
 
     One sum decides almost always (one vectorized pass, against two for ``isfinite`` and
     ``all``): a NaN or an infinity makes the sum NaN or infinite, and a sum of finite values
@@ -43,7 +43,12 @@ def check_finite(x32: NDArray[np.float32]) -> None:
     """
     with np.errstate(over="ignore", invalid="ignore"):
         total = np.add.reduce(x32, axis=None)
-    if not np.isfinite(total) and not np.all(np.isfinite(x32)):
+    return bool(np.isfinite(total) or np.all(np.isfinite(x32)))
+
+
+def check_finite(x32: NDArray[np.float32]) -> None:
+    """ValueError unless every value is finite (:func:`all_finite`)."""
+    if not all_finite(x32):
         raise ValueError("x contains NaN or infinity (or values beyond float32)")
 
 

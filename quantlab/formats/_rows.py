@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._validation import as_array
-from ._input import as_block_bytes, as_block_input
+from ._input import all_finite, as_block_bytes, as_block_input
 from .imatrix import check_imatrix
 
 #: Blocks processed at once: bounds the working memory whatever the input size.
@@ -25,9 +25,9 @@ def as_rows(x: ArrayLike, block_size: int, fmt: str) -> NDArray[np.float32]:
     """
     arr = as_array(x, "x")
     x32 = as_block_input(arr, block_size, fmt)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("x contains NaN or infinity")
-    if not np.all(np.isfinite(x32)):
+    if not all_finite(x32):  # one sum of the float32 values, almost always
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("x contains NaN or infinity")
         raise ValueError("x has values beyond the float32 range")
     return x32.reshape(-1, x32.shape[-1])
 

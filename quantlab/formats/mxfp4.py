@@ -17,9 +17,19 @@ llama.cpp (``quantize_row_mxfp4_ref``) stores twice the E2M1 values as integers
 Since E2M1 stops at 6, a block whose ``amax`` lies in ``(6·2**k, 8·2**k)`` scale units clips
 its largest values to 6: the power-of-two scale cannot stretch to fit them.
 
-The error of every candidate code is computed for all values at once (16 float32 arrays) and
-the first minimum taken with ``argmin``: the same arithmetic and tie-break as the C loop, so the
-bytes are identical.
+Why the bytes are computed as they are (:func:`_encode_tiles`): where the half scale ``d`` and
+``12*d`` are normal float32 numbers (every block but the all-zero and the wrapped ones), the C
+loop's choice is a threshold rule. The levels ``K*d`` are exact, and near a midpoint ``(K_i +
+K_i+1)/2 * d`` both errors ``|x| - K_i*d`` and ``K_i+1*d - |x|`` are exact float32 differences
+(Sterbenz: consecutive levels are at most a factor 2 apart, or ``K_i = 0``), so the first minimum
+is the lower level exactly when ``|x|`` is at most the midpoint. With ``u = ceil(2|x|/d)`` (a
+multiplication by a power of two, exact) the code is a table lookup: the number of doubled
+midpoints ``1, 3, 5, 7, 10, 14, 20`` below ``u``, plus 8 for a negative value off zero. The
+blocks are transposed tile by tile to (position, block), as the legacy formats are, so the
+extremes are reductions over whole rows of blocks. Measured on 1024 x 4096 float32, one thread,
+CPU time, llama.cpp's C in the same run: 27-30 ms against the C's 27-29 (before: 267 ms, the
+error of every level on rows of 32 values). The other blocks keep the C loop's arithmetic
+(:func:`nearest_kvalue`).
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ NAME = "MXFP4"
 BLOCK_SIZE = 32
 BYTES_PER_BLOCK = 1 + BLOCK_SIZE // 2
 BITS_PER_WEIGHT = 8 * BYTES_PER_BLOCK / BLOCK_SIZE
+F32_ONE, F32_ZERO = np.float32(1), np.float32(0)
 
 #: Twice the E2M1 value of each code (llama.cpp's ``kvalues_mxfp4``).
 KVALUES = np.array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12], dtype=np.float32)
@@ -79,6 +90,54 @@ def block_exponent(amax: NDArray[np.float32]) -> NDArray[np.uint8]:
     return (e % 256).astype(np.uint8)
 
 
+#: The code of ``u = ceil(2|x|/d)`` (0-32) for ``x >= 0`` (entries 0-32) and for ``x < 0``
+#: (entries 33-65): how many doubled midpoints of the levels ``K`` lie below ``u``, plus 8 (the
+#: sign bit) for a negative value whose code is not 0.
+_MIDPOINTS2 = (KVALUES[:7] + KVALUES[1:8]).astype(np.int64)  # 1, 3, 5, 7, 10, 14, 20
+_POSITIVE = (np.arange(33)[:, None] > _MIDPOINTS2).sum(axis=1)
+CODE_OF_U = np.concatenate([_POSITIVE, np.where(_POSITIVE > 0, _POSITIVE + 8, 0)]).astype(np.uint8)
+CODE_OF_U.setflags(write=False)
+
+#: Blocks per tile of the encoding: transposed to (position, block) at once (32 KB).
+TILE_BLOCKS = 256
+
+
+def _encode_tiles(blocks: NDArray[np.float32], out: NDArray[np.uint8]) -> None:
+    """The bytes of ``(n, 32)`` float32 blocks into ``out`` ``(n, 17)``, by the threshold rule of
+    the module docstring on tiles of :data:`TILE_BLOCKS` blocks (whole tiles, then one tail tile).
+    """
+    n = blocks.shape[0]
+    tail = n % TILE_BLOCKS
+    if tail and n > TILE_BLOCKS:
+        _encode_tiles(blocks[: n - tail], out[: n - tail])
+        _encode_tiles(blocks[n - tail :], out[n - tail :])
+        return
+    k = min(n, TILE_BLOCKS)
+    nt = n // k
+    tiles = blocks.reshape(nt, k, BLOCK_SIZE).transpose(0, 2, 1).copy()  # (nt, 32, k)
+    amax = np.maximum(tiles.max(axis=1), -tiles.min(axis=1))  # max |x|, exactly
+    e = block_exponent(amax)
+    out[:, 0] = e.reshape(-1)
+    # d = 2**(e - 128) and 12*d normal: 2 <= e <= 252 (all but the zero and wrapped blocks)
+    normal = (e >= 2) & (e <= 252)
+    exponent = np.where(normal, 129 - e.astype(np.int32), 0)
+    two_over_d = np.where(normal, np.ldexp(F32_ONE, exponent), F32_ZERO)
+    v = np.multiply(tiles, two_over_d[:, None, :], out=tiles)  # 2x/d, exact (|2x/d| < 32)
+    negative = np.signbit(v)
+    np.abs(v, out=v)
+    np.ceil(v, out=v)
+    u = v.astype(np.uint8)
+    u += negative.view(np.uint8) * np.uint8(33)
+    codes = CODE_OF_U.take(u)  # (nt, 32, k)
+    qs = codes[:, 16:] << np.uint8(4)
+    qs |= codes[:, :16]
+    out[:, 1:].reshape(nt, k, 16)[...] = qs.transpose(0, 2, 1)
+    other = np.flatnonzero(~normal.reshape(-1))
+    if other.size:  # the C loop's arithmetic, exactly
+        b = blocks[other]
+        out[other, 1:] = pack_halves(nearest_kvalue(b, half_scale(e.reshape(-1)[other])[:, None]))
+
+
 def quantize(
     x: ArrayLike, w: ArrayLike | None = None, *, imatrix: ArrayLike | None = None
 ) -> NDArray[np.uint8]:
@@ -111,10 +170,7 @@ def quantize(
     blocks = rows.reshape(-1, BLOCK_SIZE)
     out = np.empty((blocks.shape[0], BYTES_PER_BLOCK), np.uint8)
     for s in by_chunks(blocks.shape[0]):
-        b = blocks[s]
-        e = block_exponent(np.abs(b).max(axis=1))
-        out[s, 0] = e
-        out[s, 1:] = pack_halves(nearest_kvalue(b, half_scale(e)[:, None]))
+        _encode_tiles(blocks[s], out[s])
     lead = np.shape(x)[:-1]
     return out.reshape(*lead, -1)
 
