@@ -213,3 +213,28 @@ def test_mxfp4_bytes_equal_ggml_around_every_midpoint_at_every_scale():
     x = np.array(rows, np.float32)
     x[:, ::32] = np.abs(x[:, ::32])  # each block of 32 holds its largest value first
     np.testing.assert_array_equal(qf.quantize(x, "MXFP4"), ggml_bytes("MXFP4", x))
+
+
+def test_nvfp4_bytes_equal_ggml_around_every_midpoint_at_every_scale():
+    """NVFP4's threshold rule against the C loop: sub-blocks of 16 whose other values sit on the
+    midpoints of their own decoded scale and on the float32 neighbours of those, for largest
+    values across the range (subnormal scale bytes, every exponent, and the saturated scale
+    448 with values far beyond the grid, where the C loop's float32 errors tie)."""
+    rng = np.random.default_rng(8)
+    tops = np.concatenate(
+        [
+            np.exp2(rng.uniform(-22, 12, 3003)),  # scale bytes from subnormal to saturated
+            [2688, 2700, 5376, 6000, 1e5, 4.5e10, 1e11, 1e20, 3e38],  # beyond 6 * 448
+        ]
+    ).astype(np.float32)
+    d = nvfp4.ue4m3_half(nvfp4.to_ue4m3(tops / np.float32(6)))
+    mids = nvfp4.MIDPOINTS[None, :] * d[:, None]  # (n, 7), exact
+    cand = np.concatenate(
+        [mids, np.nextafter(mids, np.float32(0)), np.nextafter(mids, np.float32(np.inf))], axis=1
+    )
+    pick = rng.integers(0, cand.shape[1], (len(tops), 15))
+    rest = np.take_along_axis(cand, pick, axis=1) * rng.choice([-1, 1], (len(tops), 15))
+    rest = np.minimum(np.abs(rest), tops[:, None]) * np.sign(rest)  # the top stays the largest
+    rest[-9:] = tops[-9:, None] * rng.uniform(-1, 1, (9, 15))  # far beyond 12 d
+    x = np.concatenate([tops[:, None], rest], axis=1).astype(np.float32).reshape(-1, 64)
+    np.testing.assert_array_equal(qf.quantize(x, "NVFP4"), ggml_bytes("NVFP4", x))

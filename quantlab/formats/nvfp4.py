@@ -17,6 +17,13 @@ llama.cpp (``quantize_row_nvfp4_ref``) stores half the scale with the doubled E2
 
 Unlike MXFP4, the scale has 3 mantissa bits, so ``amax`` lands near 6 scale units and little
 is clipped; the price is 8 scale bits per 16 values instead of per 32.
+
+The codes are computed by the threshold rule of :mod:`quantlab.formats.mxfp4` (the first
+nearest level is the number of midpoints ``M*d`` strictly below ``|x|``), here against the
+midpoints themselves: ``d`` has 4 significant bits, so ``M*d`` is exact but ``|x|/d`` is not.
+The rule is the C loop's wherever ``|x| <= 24*d`` (then every error the loop compares is far
+from its neighbours or, near a midpoint, exact); only a sub-block whose scale saturates at 448
+can hold larger values, and those sub-blocks keep the C arithmetic (:func:`_encode_tiles`).
 """
 
 from __future__ import annotations
@@ -62,6 +69,57 @@ def to_ue4m3(v: NDArray[np.float32]) -> NDArray[np.uint8]:
     return np.where(v > 0, code, 0).astype(np.uint8)
 
 
+#: The midpoints of consecutive levels ``K`` (doubled E2M1 values): 0.5, 1.5, 2.5, 3.5, 5, 7, 10.
+MIDPOINTS = ((KVALUES[:7] + KVALUES[1:8]) / 2).astype(np.float32)
+MIDPOINTS.setflags(write=False)
+#: Sub-blocks per tile of the encoding (transposed to (position, sub-block) at once: 32 KB).
+TILE_SUBS = 512
+
+
+def _encode_tiles(
+    subs: NDArray[np.float32], scales: NDArray[np.uint8], qs: NDArray[np.uint8]
+) -> None:
+    """Scale bytes and packed codes of ``(n, 16)`` float32 sub-blocks, into ``scales`` ``(n,)``
+    and ``qs`` ``(n, 8)``, on tiles of :data:`TILE_SUBS` sub-blocks (whole tiles, then one tail).
+
+    The tile is transposed to (position, sub-block), so the extremes are reductions over whole
+    rows and each midpoint one comparison of the tile against a row of thresholds. Measured on
+    1024 x 4096 float32, one thread, CPU time, with llama.cpp's C in the same run: 52 ms against
+    the C's 113-135 (before: 276 ms, the error of each level on rows of 16 values).
+    """
+    n = subs.shape[0]
+    tail = n % TILE_SUBS
+    if tail and n > TILE_SUBS:
+        _encode_tiles(subs[: n - tail], scales[: n - tail], qs[: n - tail])
+        _encode_tiles(subs[n - tail :], scales[n - tail :], qs[n - tail :])
+        return
+    k = min(n, TILE_SUBS)
+    nt = n // k
+    tiles = subs.reshape(nt, k, SUB_BLOCK).transpose(0, 2, 1).copy()  # (nt, 16, k)
+    amax = np.maximum(tiles.max(axis=1), -tiles.min(axis=1))  # max |x|, exactly
+    sc = to_ue4m3(amax / np.float32(6))
+    scales[:] = sc.reshape(-1)
+    d = ue4m3_half(sc)
+    # The rule holds for |x| <= 24 d; d = 0 (scale byte 0): every code 0, as in C
+    fast = amax <= np.float32(24) * d
+    thresholds = np.where(d > 0, MIDPOINTS[:, None, None] * d, np.float32(np.inf))  # (7, nt, k)
+    negative = np.signbit(tiles)
+    ax = np.abs(tiles, out=tiles)
+    codes = np.zeros(ax.shape, np.uint8)
+    above = np.empty(ax.shape, bool)
+    for t in thresholds:
+        np.greater(ax, t[:, None, :], out=above)
+        codes += above.view(np.uint8)
+    negative &= codes > 0
+    codes |= negative.view(np.uint8) << np.uint8(3)  # the sign bit of a value off zero
+    packed = codes[:, 8:] << np.uint8(4)
+    packed |= codes[:, :8]
+    qs.reshape(nt, k, SUB_BLOCK // 2)[...] = packed.transpose(0, 2, 1)
+    other = np.flatnonzero(~fast.reshape(-1))
+    if other.size:  # saturated scales: the C loop's arithmetic, exactly
+        qs[other] = pack_halves(nearest_kvalue(subs[other], d.reshape(-1)[other][:, None]))
+
+
 def quantize(
     x: ArrayLike, w: ArrayLike | None = None, *, imatrix: ArrayLike | None = None
 ) -> NDArray[np.uint8]:
@@ -89,9 +147,7 @@ def quantize(
     scales = np.empty(subs.shape[0], np.uint8)
     qs = np.empty((subs.shape[0], SUB_BLOCK // 2), np.uint8)
     for s in by_chunks(subs.shape[0]):
-        b = subs[s]
-        scales[s] = to_ue4m3(np.abs(b).max(axis=1) / np.float32(6))
-        qs[s] = pack_halves(nearest_kvalue(b, ue4m3_half(scales[s])[:, None]))
+        _encode_tiles(subs[s], scales[s], qs[s])
     n_blocks = subs.shape[0] // N_SUB
     out = np.concatenate([scales.reshape(n_blocks, N_SUB), qs.reshape(n_blocks, -1)], axis=1)
     return out.reshape(*np.shape(x)[:-1], -1)
