@@ -238,3 +238,16 @@ def test_nvfp4_bytes_equal_ggml_around_every_midpoint_at_every_scale():
     rest[-9:] = tops[-9:, None] * rng.uniform(-1, 1, (9, 15))  # far beyond 12 d
     x = np.concatenate([tops[:, None], rest], axis=1).astype(np.float32).reshape(-1, 64)
     np.testing.assert_array_equal(qf.quantize(x, "NVFP4"), ggml_bytes("NVFP4", x))
+
+
+@pytest.mark.parametrize("fmt", ["MXFP4", "NVFP4", "IQ4_NL"])
+def test_bytes_equal_ggml_for_values_whose_squares_overflow(fmt):
+    """Magnitudes 1e19-1e37: IQ4_NL's weights x**2 overflow to inf and its scale to NaN (its
+    codes then come from the binary search, as the C's), NVFP4's scale saturates."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 128)) * np.array([1e10, 1e19, 1e20, 1e25, 1e30, 1e37])[:, None]
+    x[:, ::17] = 0.0
+    x = x.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = ggml_bytes(fmt, x)
+    np.testing.assert_array_equal(qf.quantize(x, fmt), expected)

@@ -42,14 +42,16 @@ def as_bytes(data: ArrayLike, per_block: int) -> NDArray[np.uint8]:
     return np.ascontiguousarray(as_block_bytes(data, per_block, "data"))
 
 
-def pack_halves(codes: NDArray) -> NDArray[np.uint8]:
+def pack_halves(codes: NDArray, axis: int = -1) -> NDArray[np.uint8]:
     """Two 4-bit codes per byte: byte ``j`` = code ``j`` | code ``j + h`` << 4, ``h`` = half.
 
-    Applied to the last axis (32 codes for MXFP4/IQ4_NL, 16 for an NVFP4 sub-block).
+    Applied along ``axis`` (32 codes for MXFP4/IQ4_NL, 16 for an NVFP4 sub-block): the last
+    one for blocks as rows, the positions' axis for blocks transposed to (position, block).
     """
-    c = codes.astype(np.uint8, copy=False)
-    h = c.shape[-1] // 2
-    return c[..., :h] | (c[..., h:] << np.uint8(4))
+    low, high = np.split(codes.astype(np.uint8, copy=False), 2, axis=axis)
+    packed = high << np.uint8(4)
+    packed |= low
+    return packed
 
 
 def unpack_halves(qs: NDArray[np.uint8]) -> NDArray[np.uint8]:

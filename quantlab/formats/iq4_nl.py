@@ -24,7 +24,11 @@ As in the C, a block whose scale exceeds the float16 range (``|x|`` beyond about
 ``d = inf``, and squares beyond float32 become inf in the weights: the bytes stay llama.cpp's.
 
 Vectorized with the blocks along the second axis: every sum runs position by position over
-all blocks and all 16 candidates at once (the C's float32 order, at NumPy speed).
+all blocks and all 16 candidates at once (the C's float32 order, at NumPy speed), and the
+nearest level is a lookup at ``floor(2v)`` (:data:`LEVEL_OF_FLOOR`) instead of a binary search.
+Measured on 1024 x 4096 float32, one thread, CPU time, llama.cpp's C in the same run: 300-380
+ms against the C's 1,110-1,310 without an imatrix, 440 against 1,320 with one (before the
+lookup: 2,110, a binary search of the midpoints costing 28 ns a value each time).
 """
 
 from __future__ import annotations
@@ -60,18 +64,46 @@ def nearest_level(v: NDArray[np.float32]) -> NDArray[np.intp]:
     return np.searchsorted(_MID2, v + v, side="right")
 
 
+#: ``floor(2v) + FLOOR_OFFSET`` -> the level nearest to ``v`` (:func:`nearest_level`'s choice):
+#: the sums of neighbours are integers, so ``m <= 2v`` exactly when ``m <= floor(2v)``.
+FLOOR_OFFSET = 512
+INDEX_OF_FLOOR = np.searchsorted(
+    _MID2, np.arange(-FLOOR_OFFSET, FLOOR_OFFSET, dtype=np.float32), side="right"
+).astype(np.uint8)
+LEVEL_OF_FLOOR = KVALUES[INDEX_OF_FLOOR]
+INDEX_OF_FLOOR.setflags(write=False)
+LEVEL_OF_FLOOR.setflags(write=False)
+
+
+def _floor_index(v: NDArray[np.float32]) -> NDArray[np.int16]:
+    """``floor(2v) + FLOOR_OFFSET`` as int16 (``|v| < 256``), the index into the tables above."""
+    u = np.add(v, v)
+    np.floor(u, out=u)
+    index = u.astype(np.int16)
+    index += np.int16(FLOOR_OFFSET)
+    return index
+
+
 def _candidates(xt: NDArray[np.float32], wt: NDArray[np.float32], ids: NDArray[np.float32]):
     """``sum w*K_l*x`` and ``sum w*K_l**2`` per candidate and block, accumulated in float32.
 
     ``xt``, ``wt``: ``(32, n)``; ``ids``: ``(c, n)`` inverse scales. Returns two ``(c, n)``.
+
+    The nearest level of ``v = id*x`` is a table lookup at ``floor(2v)`` (:data:`LEVEL_OF_FLOOR`;
+    ``2v = (2 id) x`` exactly), which is 25 times faster than a binary search of the midpoints:
+    every candidate has ``|v| <= 134`` (``|x| <= |max|``), well inside the table, and an index
+    outside it would raise.
     """
     sumqx = np.zeros(ids.shape, np.float32)
     sumq2 = np.zeros(ids.shape, np.float32)
+    v = np.empty(ids.shape, np.float32)
+    wq = np.empty(ids.shape, np.float32)
     for j in range(BLOCK_SIZE):  # position by position, over every block and candidate at once
-        q = KVALUES[nearest_level(ids * xt[j])]
-        wq = wt[j] * q
-        sumqx += wq * xt[j]
+        q = LEVEL_OF_FLOOR.take(_floor_index(np.multiply(ids, xt[j], out=v)))
+        np.multiply(wt[j], q, out=wq)
         sumq2 += wq * q
+        wq *= xt[j]
+        sumqx += wq
     return sumqx, sumq2
 
 
@@ -148,7 +180,12 @@ def quantize(
             d = _scales(xt, wt)
             inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
             out[s, :2] = d.astype(np.float16).view(np.uint8).reshape(-1, 2)
-            out[s, 2:] = pack_halves(nearest_level(blocks[s] * inv[:, None]))
+            v = xt * inv  # (32, blocks)
+            if v.size and max(v.max(), -v.min()) < 255:  # (False for NaN)
+                codes = INDEX_OF_FLOOR.take(_floor_index(v))
+            else:  # a scale beyond float32's reach: the binary search, as the C
+                codes = nearest_level(v).astype(np.uint8)
+            out[s, 2:] = pack_halves(codes, axis=0).T
     return out.reshape(*np.shape(x)[:-1], -1)
 
 

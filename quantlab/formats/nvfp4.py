@@ -85,7 +85,8 @@ def _encode_tiles(
     The tile is transposed to (position, sub-block), so the extremes are reductions over whole
     rows and each midpoint one comparison of the tile against a row of thresholds. Measured on
     1024 x 4096 float32, one thread, CPU time, with llama.cpp's C in the same run: 52 ms against
-    the C's 113-135 (before: 276 ms, the error of each level on rows of 16 values).
+    the C's 113-135, 34 against 108 once the nibbles were packed on that layout too (before: 276
+    ms, the error of each level on rows of 16 values).
     """
     n = subs.shape[0]
     tail = n % TILE_SUBS
@@ -112,9 +113,7 @@ def _encode_tiles(
         codes += above.view(np.uint8)
     negative &= codes > 0
     codes |= negative.view(np.uint8) << np.uint8(3)  # the sign bit of a value off zero
-    packed = codes[:, 8:] << np.uint8(4)
-    packed |= codes[:, :8]
-    qs.reshape(nt, k, SUB_BLOCK // 2)[...] = packed.transpose(0, 2, 1)
+    qs.reshape(nt, k, SUB_BLOCK // 2)[...] = pack_halves(codes, axis=1).transpose(0, 2, 1)
     other = np.flatnonzero(~fast.reshape(-1))
     if other.size:  # saturated scales: the C loop's arithmetic, exactly
         qs[other] = pack_halves(nearest_kvalue(subs[other], d.reshape(-1)[other][:, None]))
