@@ -27,9 +27,12 @@ specifications, as implemented by ``ml_dtypes``.)
 Rounding (:func:`round_to_format`, :func:`encode`) goes to the nearest value; a value exactly
 half-way between two neighbours goes to the one with an even mantissa, i.e. an even code (for
 the E8M0 scale, which has no mantissa bits, the implicit leading 1 is the last kept bit, so
-ties go up). Because the positive codes are ordered like their values, the code of the nearest
-value is a ``searchsorted`` in the table of positive values plus one comparison with the
-(exactly representable) midpoint: no loop, and exact for every float64 input.
+ties go up). The nearest value lies in the input's own binade (or the next one up), where the
+format's values are evenly spaced: scaling by a power of two, ``rint`` (ties to even) and
+scaling back give it exactly for every float64 input, and the integer ``rint`` returns is the
+code's mantissa (see :func:`_magnitude_codes`), in chunks that stay in the CPU cache: about
+2 times the time of ``ml_dtypes``' C cast for float32 input (12 times before, with a binary
+search of the table of values).
 
 Overflow: with ``saturate=True`` (ONNX's Cast/QuantizeLinear default) anything beyond the
 largest finite value, infinities included, becomes ``±max``. With ``saturate=False`` the
@@ -247,21 +250,56 @@ def finite_values(fmt: str | FloatFormat) -> NDArray[np.float64]:
 
 
 # -- rounding -------------------------------------------------------------------------------------
-def _as_real(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
+def _as_real(x: ArrayLike, name: str = "x") -> NDArray[np.floating]:
+    """``x`` as a real float array (float32 stays float32; never written to), not empty."""
     arr = as_array(x, name)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
-    return np.array(arr, dtype=np.float64, copy=True)
+    return arr if arr.dtype.kind == "f" and arr.itemsize >= 4 else arr.astype(np.float64)
+
+
+#: Values encoded at once by :func:`encode` (its float64 temporaries stay in the CPU cache).
+ENCODE_CHUNK = 1 << 15
 
 
 def _magnitude_codes(fmt: FloatFormat, a: NDArray[np.float64], saturate: bool) -> NDArray:
     """Sign-less code of the nearest value to ``a >= 0`` (finite or inf; NaN handled outside).
 
-    ``k`` with ``P[k] <= a < P[k+1]`` brackets ``a`` in the table ``P`` of positive values;
-    the code is ``k + 1`` when ``a`` is above the midpoint, or at it and ``k`` is odd (ties to
-    the even code; E8M0 ties go up).
+    With ``M >= 1`` mantissa bits, ``a`` is rounded in its own binade: with ``k =
+    max(floor(log2 a), e_min)`` (the subnormals share the quantum of the smallest binade) the
+    nearest value is ``n * 2**(k - M)`` for the integer ``n = rint(a * 2**(M - k))`` (ties to
+    even; both products by powers of two are exact), and its code is ``(k - e_min + 1) * 2**M
+    + n - 2**M``: a subnormal's code is ``n``, a normal one's the biased exponent then the
+    mantissa, and ``n = 2**(M+1)`` (rounding up to the next binade) carries into the exponent
+    by itself. ``n`` and the code have the same parity, so ties go to the even code. Overflow
+    is a code beyond the largest finite one (as if the exponent range went on). A few
+    elementwise passes, about 8 times faster than a binary search of the table of values.
+    E8M0 (no mantissa, no zero) keeps that search (:func:`_searched_codes`).
+    """
+    if fmt.mantissa_bits == 0:
+        return _searched_codes(fmt, a, saturate)
+    m, e_min = fmt.mantissa_bits, 1 - fmt.bias
+    top = _positive(fmt).size - 1  # the code of max
+    with np.errstate(invalid="ignore"):
+        a = np.minimum(a, 2 * fmt.max)  # still beyond the overflow midpoint (inf included)
+    _, e = np.frexp(a)  # a = f * 2**e with f in [0.5, 1): floor(log2 a) = e - 1 (e = 0 at 0)
+    k = np.where(a > 0, np.maximum(e - 1, np.int32(e_min)), np.int32(e_min))
+    n = np.rint(np.ldexp(a, np.int32(m) - k)).astype(np.int32)
+    code = ((k - np.int32(e_min - 1)) << np.int32(m)) + n - np.int32(1 << m)
+    overflow = code > top
+    if saturate or fmt.specials == "none":
+        return np.where(overflow, top, code)
+    special = fmt.inf_code if fmt.has_inf else fmt.nan_code
+    return np.where(overflow, special, code)
+
+
+def _searched_codes(fmt: FloatFormat, a: NDArray[np.float64], saturate: bool) -> NDArray:
+    """:func:`_magnitude_codes` by a binary search of the table ``P`` of positive values.
+
+    ``k`` with ``P[k] <= a < P[k+1]`` brackets ``a``; the code is ``k + 1`` when ``a`` is above
+    the midpoint, or at it and ``k`` is odd (ties to the even code; E8M0 ties go up).
     """
     p = _positive(fmt)
     top = p.size - 1
@@ -318,20 +356,33 @@ def encode(x: ArrayLike, fmt: str | FloatFormat, *, saturate: bool = True) -> ND
     f = get_format(fmt)
     saturate = check_bool(saturate, "saturate")
     arr = _as_real(x)
-    nan = np.isnan(arr)
-    if np.any(nan) and not f.has_nan:
+    out = np.empty(arr.shape, np.uint8)
+    flat, codes = arr.reshape(-1), out.reshape(-1)
+    for start in range(0, flat.size, ENCODE_CHUNK):  # chunks: bounded, cache-sized temporaries
+        part = slice(start, start + ENCODE_CHUNK)
+        codes[part] = _encode_values(f, flat[part].astype(np.float64), saturate)
+    return out
+
+
+def _encode_values(f: FloatFormat, v: NDArray[np.float64], saturate: bool) -> NDArray:
+    """:func:`encode` of a 1-D float64 array ``v`` (the codes as integers)."""
+    nan = np.isnan(v)
+    has_nan = bool(nan.any())
+    if has_nan and not f.has_nan:
         raise ValueError(f"x contains NaN, which {f.name} cannot represent")
-    a = np.abs(np.where(nan, 0.0, arr))
+    a = np.abs(v)
+    if has_nan:
+        a[nan] = 0.0
     code = _magnitude_codes(f, a, saturate)
-    negative = np.signbit(arr)
+    negative = np.signbit(v)
     if f.signed:
-        code = np.where(negative, code | f.sign_bit, code)
+        code |= negative.astype(code.dtype) << f.bits - 1
     else:  # E8M0: zero and negative numbers are NaN (as ml_dtypes)
-        code = np.where(negative | (arr == 0), f.nan_code, code)
-    if f.has_nan:
+        code = np.where(negative | (v == 0), f.nan_code, code)
+    if has_nan:
         nan_code = f.nan_code | (f.sign_bit if f.signed else 0)
         code = np.where(nan, np.where(negative, nan_code, f.nan_code), code)
-    return code.astype(np.uint8)
+    return code
 
 
 def decode(bits: ArrayLike, fmt: str | FloatFormat) -> NDArray[np.float64]:
@@ -398,7 +449,7 @@ def round_to_format(
     [nan]
     """
     f = get_format(fmt)
-    return _code_table(f)[encode(x, f, saturate=saturate).astype(np.int64)]
+    return _code_table(f).take(encode(x, f, saturate=saturate))
 
 
 def relative_spacing(fmt: str | FloatFormat) -> float:

@@ -299,3 +299,25 @@ def test_round_equals_onnx_quantizelinear_backend_cases(case_name):
     # (values compared: the float4 case stores +0 for x = -0, where ONNX's Cast and ml_dtypes
     # give -0; the signs of zeros are checked against them above)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_encode_equals_ml_dtypes_on_random_float32_over_the_whole_range(name):
+    """Random float32 patterns (every exponent, both signs, subnormals) and scalars: the binade
+    rounding against ml_dtypes' cast, chunk boundaries included."""
+    rng = np.random.default_rng(11)
+    bits = rng.integers(0, 2**32, 3 * F.ENCODE_CHUNK + 5, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    x = x[np.isfinite(x)]
+    if F.get_format(name).signed is False:
+        x = np.abs(x)
+    dt = getattr(ml_dtypes, name)
+    with np.errstate(all="ignore"):
+        expected = x.astype(dt).view(np.uint8)
+    np.testing.assert_array_equal(F.encode(x, name, saturate=False), expected)
+    for v in (0.0, -0.0, 1.0, -3.25, 1e-30):
+        if F.get_format(name).signed or v > 0:
+            with np.errstate(all="ignore"):
+                want = np.float64(v).astype(dt).view(np.uint8)
+            assert F.encode(v, name, saturate=False) == want
+            assert F.encode(v, name, saturate=False).shape == ()
